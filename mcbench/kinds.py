@@ -1,0 +1,205 @@
+"""What each kind of plugin implements.
+
+A plugin is a frozen dataclass that subclasses one of these bases. Its dataclass fields are
+its parameters (type annotation + default; ``field(metadata={"help": ...})`` documents one),
+``name`` is how benchmarks.yaml refers to it, and the first line of its docstring is the
+one-line description ``mcbench plugins`` prints. ``__post_init__`` may raise ``ValueError``
+for values out of range: mcbench reports it against the YAML key before anything runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, ClassVar, Sequence
+
+import torch
+from torch import nn
+
+from mcbench.data import Dataset, ImageSet
+
+if TYPE_CHECKING:
+    from mcbench.training import Checkpoint
+
+
+class Plugin:
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    version: ClassVar[str | None] = None
+    """Bump to invalidate cached results; defaults to the providing distribution's version."""
+
+
+class DatasetPlugin(Plugin):
+    kind = "dataset"
+
+    def load(self, root: Path | None, cache_dir: Path) -> Dataset:
+        """Read the data. ``root`` is the user's --data-root (None: the plugin's default
+        place); ``cache_dir`` is writable and may hold decoded copies."""
+        raise NotImplementedError
+
+
+class ArchitecturePlugin(Plugin):
+    kind = "architecture"
+
+    def build(self, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+        """A freshly initialised network mapping normalised ``[N, C, H, W]`` floats to logits.
+        Input normalisation is added by mcbench in front of it."""
+        raise NotImplementedError
+
+
+class AttackPlugin(Plugin):
+    kind = "attack"
+    stage: ClassVar[str]
+    """When the attack acts: "poison" (on training data)."""
+
+
+@dataclass(frozen=True)
+class Poisoned:
+    data: ImageSet
+    poisoned_index: torch.Tensor
+    """Indices (into the training set) of the images that were stamped and relabelled."""
+
+
+class PoisonAttack(AttackPlugin):
+    """A data-poisoning backdoor: a trigger stamped on a fraction of the training images,
+    which are relabelled to the attacker's label. Subclasses define the trigger and the
+    label map; selection and relabelling are shared."""
+
+    stage = "poison"
+    poison_rate: float
+    target: int
+    mode: str  # "all-to-one" or "all-to-all"
+
+    def apply_trigger(self, images: torch.Tensor) -> torch.Tensor:
+        """Stamp the trigger on uint8 ``[N, C, H, W]`` images; returns new uint8 images."""
+        raise NotImplementedError
+
+    def attacker_labels(self, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+        if self.mode == "all-to-all":
+            return (labels + 1) % num_classes
+        return torch.full_like(labels, self.target)
+
+    def check_dataset(self, num_classes: int, channels: int, image_size: int) -> None:
+        """Raise ValueError when the attack's settings do not fit the data."""
+        if self.mode == "all-to-one" and not 0 <= self.target < num_classes:
+            raise ValueError(f"target {self.target} is not a class index (0..{num_classes - 1})")
+
+    def poison(self, train: ImageSet, num_classes: int, generator: torch.Generator) -> Poisoned:
+        """Stamp ``round(poison_rate * N)`` images drawn from those whose label changes."""
+        wanted = self.attacker_labels(train.labels, num_classes)
+        eligible = torch.nonzero(wanted != train.labels).flatten()
+        count = round(self.poison_rate * len(train))
+        if count > len(eligible):
+            raise ValueError(f"poison_rate {self.poison_rate} asks for {count} images but only "
+                             f"{len(eligible)} can be relabelled")
+        chosen = eligible[torch.randperm(len(eligible), generator=generator)[:count]]
+        chosen, _ = torch.sort(chosen)
+        images = train.images.clone()
+        labels = train.labels.clone()
+        images[chosen] = self.apply_trigger(images[chosen])
+        labels[chosen] = wanted[chosen]
+        return Poisoned(ImageSet(images, labels), chosen)
+
+    def triggered(self, test: ImageSet, num_classes: int) -> ImageSet:
+        """The test images the success rate is measured on: triggered, carrying the
+        attacker's label, and only those whose true label differs from it."""
+        wanted = self.attacker_labels(test.labels, num_classes)
+        keep = wanted != test.labels
+        return ImageSet(self.apply_trigger(test.images[keep]), wanted[keep])
+
+
+class ConnectionPlugin(Plugin):
+    """A family of curves w(t) = sum_k c_k(t) w_k through bends w_0 .. w_{K-1}, with
+    w(0) = w_0 and w(1) = w_{K-1} the fixed endpoints; interior bends are trained."""
+
+    kind = "connection"
+
+    @property
+    def num_bends(self) -> int:
+        raise NotImplementedError
+
+    def coefficients(self, t: torch.Tensor) -> torch.Tensor:
+        """The K coefficients at scalar ``t`` in [0, 1], as a float tensor ``[K]``."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class RepairContext:
+    """Everything a repair may use. Only ``bonafide`` data: the evaluation set never
+    reaches a repair."""
+
+    endpoints: tuple[nn.Module, nn.Module]
+    build: Callable[[], nn.Module]
+    """Builds a fresh, randomly initialised network of the endpoints' architecture."""
+    bonafide: ImageSet
+    connection: ConnectionPlugin | None
+    num_classes: int
+    device: torch.device
+    seed: int
+    augment: bool
+    checkpoint: "Checkpoint | None" = None
+    """Where an iterative repair keeps its per-epoch state (pass it to mcbench.training.fit)."""
+    on_epoch: Callable[[int, float], None] | None = None
+    """Call after every epoch with (epoch, mean loss): drives progress bars and logs."""
+
+
+class ModelPath:
+    """What a repair produces: the models to evaluate, keyed by their position t on the
+    path (None for a repair that yields a single model)."""
+
+    points: Sequence[float | None]
+
+    def model_at(self, point: float | None) -> nn.Module:
+        raise NotImplementedError
+
+
+class RepairPlugin(Plugin):
+    kind = "repair"
+    uses_connection: ClassVar[bool] = False
+
+    def fit(self, ctx: RepairContext) -> dict[str, torch.Tensor]:
+        """Do the (expensive) repair; return the tensors that define its result."""
+        raise NotImplementedError
+
+    def path(self, ctx: RepairContext, state: dict[str, torch.Tensor],
+             grid: Sequence[float]) -> ModelPath:
+        """Rebuild the result from ``fit``'s tensors (which may come from the cache)."""
+        raise NotImplementedError
+
+
+@dataclass
+class MetricContext:
+    """One model to score, with the evaluation data. Forward passes are shared between
+    metrics through ``logits``."""
+
+    model: nn.Module
+    clean: ImageSet
+    triggered: ImageSet | None
+    num_classes: int
+    device: torch.device
+    batch_size: int
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def logits(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, labels) of the model on ``which`` in {"clean", "triggered"}, on the CPU."""
+        if which not in self._cache:
+            from mcbench.evaluation import predict
+
+            data = self.clean if which == "clean" else self.triggered
+            if data is None:
+                raise ValueError(f"no {which} data in this cell")
+            self._cache[which] = (predict(self.model, data, self.device, self.batch_size),
+                                  data.labels.cpu())
+        return self._cache[which]
+
+
+class MetricPlugin(Plugin):
+    kind = "metric"
+    needs: ClassVar[tuple[str, ...]] = ("clean",)
+    """Which data it reads; a metric needing "triggered" is skipped in cells without one."""
+    percent: ClassVar[bool] = False
+    """A fraction the leaderboard shows as a percentage."""
+    higher_is_better: ClassVar[bool | None] = None
+
+    def compute(self, ctx: MetricContext) -> float:
+        raise NotImplementedError

@@ -1,0 +1,149 @@
+"""Frozen descriptions of what to run: settings sections, plugin choices, and cells.
+
+A cell's stages are keyed by hashes of exactly what determines them, so cells sharing
+endpoints (they differ only in repair, connection or budget) train them once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from mcbench.hashing import content_hash
+from mcbench.params import to_plain
+from mcbench.registry import Entry
+from mcbench.training import TrainSettings
+
+ROLES = ("A", "B")
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    """How the test set is divided between the defender and the evaluation."""
+
+    name: ClassVar[str] = "split"
+    defender_pool: int = field(default=5000, metadata={
+        "help": "test images given to the defender; bonafide budgets are drawn from these"})
+    eval_size: int = field(default=0, metadata={
+        "help": "evaluation images taken from the rest of the test set (0: all the rest)"})
+    seed: int = field(default=0, metadata={"help": "seed of the split (fixed across cells)"})
+
+    def __post_init__(self):
+        if self.defender_pool < 1:
+            raise ValueError(f"defender_pool must be >= 1, got {self.defender_pool}")
+        if self.eval_size < 0:
+            raise ValueError(f"eval_size must be >= 0, got {self.eval_size}")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Where along the path models are scored, and which t the leaderboard reports."""
+
+    name: ClassVar[str] = "evaluate"
+    grid: int = field(default=11, metadata={"help": "evenly spaced points t in [0, 1]"})
+    report_t: float = field(default=0.5, metadata={"help": "t reported in the leaderboard"})
+    batch_size: int = field(default=500, metadata={"help": "images per evaluation batch"})
+    recalibrate_bn: bool = field(default=True, metadata={
+        "help": "recompute BatchNorm statistics on the bonafide data at every evaluated model"})
+
+    def __post_init__(self):
+        if self.grid < 2:
+            raise ValueError(f"grid must be >= 2, got {self.grid}")
+        if not 0.0 <= self.report_t <= 1.0:
+            raise ValueError(f"report_t must be in [0, 1], got {self.report_t}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    @property
+    def points(self) -> tuple[float, ...]:
+        return tuple(round(i / (self.grid - 1), 10) for i in range(self.grid))
+
+    def reported_point(self) -> float:
+        return min(self.points, key=lambda t: abs(t - self.report_t))
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """One named, parameterised plugin as the YAML chose it."""
+
+    kind: str
+    entry: Entry = field(compare=False)
+    instance: Any = field(compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return to_plain(self.instance)
+
+    def identity(self) -> dict[str, Any]:
+        return {"name": self.name, "params": self.params, "version": self.entry.cache_version}
+
+
+def _identity(spec: PluginSpec | None):
+    return spec.identity() if spec else None
+
+
+@dataclass(frozen=True)
+class Cell:
+    track: str
+    dataset: PluginSpec
+    architecture: PluginSpec
+    attack: PluginSpec | None
+    repair: PluginSpec
+    connection: PluginSpec | None
+    budget: int
+    seed: int
+    metrics: tuple[PluginSpec, ...]
+    train: TrainSettings
+    split: SplitSettings
+    evaluate: EvalSettings
+
+    def endpoint_identity(self, role: str) -> dict[str, Any]:
+        return {"stage": "endpoint", "dataset": _identity(self.dataset),
+                "architecture": _identity(self.architecture), "attack": _identity(self.attack),
+                "train": to_plain(self.train), "seed": self.seed, "role": role}
+
+    def endpoint_key(self, role: str) -> str:
+        return content_hash(self.endpoint_identity(role))
+
+    def endpoint_eval_key(self, role: str) -> str:
+        return content_hash({"stage": "endpoint-eval", "endpoint": self.endpoint_key(role),
+                             "split": to_plain(self.split), "evaluate": self._eval_identity()})
+
+    def repair_identity(self) -> dict[str, Any]:
+        return {"stage": "repair", "endpoints": [self.endpoint_key(r) for r in ROLES],
+                "repair": _identity(self.repair), "connection": _identity(self.connection),
+                "budget": self.budget, "split": to_plain(self.split), "seed": self.seed}
+
+    def repair_key(self) -> str:
+        return content_hash(self.repair_identity())
+
+    def _eval_identity(self) -> dict[str, Any]:
+        return {"evaluate": to_plain(self.evaluate),
+                "metrics": [m.identity() for m in self.metrics]}
+
+    @property
+    def cell_id(self) -> str:
+        return content_hash({"stage": "evaluate", "track": self.track,
+                             "repair": self.repair_key(), **self._eval_identity()})
+
+    def config(self) -> dict[str, Any]:
+        """The resolved configuration, as recorded with the result."""
+        return {"track": self.track, "dataset": _identity(self.dataset),
+                "architecture": _identity(self.architecture), "attack": _identity(self.attack),
+                "repair": _identity(self.repair), "connection": _identity(self.connection),
+                "budget": self.budget, "seed": self.seed,
+                "metrics": [m.identity() for m in self.metrics],
+                "train": to_plain(self.train), "split": to_plain(self.split),
+                "evaluate": to_plain(self.evaluate)}
+
+    def label(self) -> str:
+        parts = [self.track, self.dataset.name, self.architecture.name,
+                 self.attack.name if self.attack else "clean", self.repair.name]
+        if self.connection:
+            parts.append(self.connection.name)
+        parts += [f"n={self.budget}", f"seed={self.seed}"]
+        return " ".join(parts)

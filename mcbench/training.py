@@ -1,0 +1,145 @@
+"""Mini-batch SGD over in-memory uint8 images, resumable from per-epoch checkpoints."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, ClassVar, Literal
+
+import torch
+from torch import nn
+
+from mcbench.augment import random_crop_flip
+from mcbench.data import ImageSet, to_float
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How the endpoints are trained."""
+
+    name: ClassVar[str] = "train"
+    epochs: int = field(default=200, metadata={"help": "passes over the training set"})
+    batch_size: int = field(default=128, metadata={"help": "images per SGD step"})
+    lr: float = field(default=0.05, metadata={"help": "initial learning rate"})
+    momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
+    weight_decay: float = field(default=5e-4, metadata={"help": "L2 penalty (SGD weight decay)"})
+    schedule: Literal["garipov", "cosine", "constant"] = field(
+        default="garipov", metadata={"help": "learning-rate schedule over the epochs"})
+    augment: bool = field(default=True, metadata={"help": "random crop (pad 4) and flip"})
+
+    def __post_init__(self):
+        check_optimiser_values(self)
+
+
+def check_optimiser_values(s) -> None:
+    if s.epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {s.epochs}")
+    if s.batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {s.batch_size}")
+    if not s.lr > 0:
+        raise ValueError(f"lr must be > 0, got {s.lr}")
+    if not 0 <= s.momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {s.momentum}")
+    if s.weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {s.weight_decay}")
+
+
+def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
+    """Multiplier of the initial learning rate at the start of ``epoch`` (0-based).
+    garipov: constant for the first half, linear decay to 1% at 90%, then flat."""
+    alpha = epoch / epochs
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        import math
+
+        return 0.5 * (1 + math.cos(math.pi * alpha))
+    if alpha <= 0.5:
+        return 1.0
+    if alpha <= 0.9:
+        return 1.0 - (alpha - 0.5) / 0.4 * 0.99
+    return 0.01
+
+
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
+"""loss(model, images, labels, generator); draw any randomness from ``generator`` (it is
+checkpointed with the training state)."""
+
+
+def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                  generator: torch.Generator) -> torch.Tensor:
+    return nn.functional.cross_entropy(model(x), y)
+
+
+class Checkpoint:
+    """Per-epoch training state in one file, so a killed run resumes at the last epoch."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def load(self):
+        if not self.path.exists():
+            return None
+        return torch.load(self.path, map_location="cpu", weights_only=True)
+
+    def save(self, state: dict) -> None:
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        torch.save(state, tmp)
+        os.replace(tmp, self.path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def fit(model: nn.Module, data: ImageSet, *, epochs: int, batch_size: int, lr: float,
+        momentum: float, weight_decay: float, schedule: str, augment: bool,
+        device: torch.device, seed: int, loss_fn: LossFn = cross_entropy,
+        checkpoint: Checkpoint | None = None,
+        on_epoch: Callable[[int, float], None] | None = None) -> list[float]:
+    """Train ``model`` in place; returns the mean training loss of every epoch.
+
+    Deterministic given ``seed`` (on one device), also across an interruption: the data
+    order, augmentation and global RNG states are saved with every epoch's checkpoint.
+    """
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(trainable, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    losses: list[float] = []
+    start = 0
+    state = checkpoint.load() if checkpoint else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        losses, start = list(state["losses"]), int(state["epoch"])
+    images, labels = data.images.to(device), data.labels.to(device)
+    n = len(data)
+    for epoch in range(start, epochs):
+        for group in optimizer.param_groups:
+            group["lr"] = lr * lr_factor(schedule, epoch, epochs)
+        model.train()
+        order = torch.randperm(n, generator=generator).to(device)
+        total, count = 0.0, 0
+        for begin in range(0, n, batch_size):
+            index = order[begin:begin + batch_size]
+            x = to_float(images[index])
+            if augment:
+                x = random_crop_flip(x, generator)
+            loss = loss_fn(model, x, labels[index], generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)
+            count += len(index)
+        losses.append(total / count)
+        if checkpoint:
+            checkpoint.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                             "generator": generator.get_state(),
+                             "torch_rng": torch.get_rng_state(),
+                             "losses": losses, "epoch": epoch + 1})
+        if on_epoch:
+            on_epoch(epoch, losses[-1])
+    return losses

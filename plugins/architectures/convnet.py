@@ -1,0 +1,53 @@
+"""A small, fast CNN for CPU-scale runs on 32x32 images: stages of 3x3 convolutions with
+BatchNorm and ReLU, each ending in a 2x2 max-pool, then global average pooling and a linear
+classifier."""
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from torch import nn
+
+import mcbench
+from mcbench.kinds import ArchitecturePlugin
+
+
+@dataclass(frozen=True)
+class ConvNet(ArchitecturePlugin):
+    """Small fast CNN for CPU runs: conv-BN-ReLU stages with max-pools, global pool, linear."""
+
+    name: ClassVar[str] = "convnet"
+    widths: tuple[int, ...] = field(default=(32, 64, 128), metadata={
+        "help": "output channels of each stage; every stage halves the image size"})
+    convs_per_stage: int = field(default=1, metadata={
+        "help": "3x3 convolutions per stage; 2 is more accurate but about 4x slower on a CPU"})
+    batch_norm: bool = field(default=True, metadata={"help": "BatchNorm after every convolution"})
+
+    def __post_init__(self):
+        if not self.widths or any(w < 1 for w in self.widths):
+            raise ValueError(f"widths must be a non-empty list of positive channel counts, "
+                             f"got {list(self.widths)}")
+        if self.convs_per_stage < 1:
+            raise ValueError(f"convs_per_stage must be at least 1, got {self.convs_per_stage}")
+
+    def build(self, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+        if image_size < 2 ** len(self.widths):
+            raise ValueError(f"{len(self.widths)} stages halve the image {len(self.widths)} times: "
+                             f"need images of at least {2 ** len(self.widths)} pixels, "
+                             f"got {image_size}")
+        layers, channels = [], in_channels
+        for width in self.widths:
+            for _ in range(self.convs_per_stage):
+                # BatchNorm's shift makes a convolution bias redundant
+                layers.append(nn.Conv2d(channels, width, 3, padding=1, bias=not self.batch_norm))
+                if self.batch_norm:
+                    layers.append(nn.BatchNorm2d(width))
+                layers.append(nn.ReLU(inplace=True))
+                channels = width
+            layers.append(nn.MaxPool2d(2))
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes)]
+        return nn.Sequential(*layers)
+
+
+@mcbench.hookimpl
+def mcbench_register_architectures(register):
+    register(ConvNet)

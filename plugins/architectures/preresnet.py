@@ -1,0 +1,121 @@
+"""Pre-activation ResNet for CIFAR (He et al. 2016, "Identity Mappings in Deep Residual
+Networks"), in the form Garipov et al. (2018) used for mode connectivity."""
+
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import torch
+from torch import nn
+
+import mcbench
+from mcbench.kinds import ArchitecturePlugin
+
+WIDTHS = (16, 32, 64)
+BOTTLENECK_FROM_DEPTH = 44
+"""With block "auto", depths from here on use bottleneck blocks."""
+
+
+class BasicBlock(nn.Module):
+    """Residual branch BN-ReLU-conv3x3 twice: two layers deep."""
+
+    expansion = 1
+
+    def __init__(self, in_planes: int, planes: int, stride: int):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(torch.relu(self.bn1(x)))
+        return self.conv2(torch.relu(self.bn2(x)))
+
+
+class Bottleneck(nn.Module):
+    """Residual branch BN-ReLU-conv1x1, BN-ReLU-conv3x3, BN-ReLU-conv1x1 (x4 channels):
+    three layers deep."""
+
+    expansion = 4
+
+    def __init__(self, in_planes: int, planes: int, stride: int):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.conv1 = nn.Conv2d(in_planes, planes, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(torch.relu(self.bn1(x)))
+        x = self.conv2(torch.relu(self.bn2(x)))
+        return self.conv3(torch.relu(self.bn3(x)))
+
+
+class Residual(nn.Module):
+    """A block plus its identity (or 1x1 projection) shortcut, taken from the raw input."""
+
+    def __init__(self, block: type, in_planes: int, planes: int, stride: int):
+        super().__init__()
+        self.body = block(in_planes, planes, stride)
+        out = planes * block.expansion
+        self.shortcut = (nn.Conv2d(in_planes, out, 1, stride=stride, bias=False)
+                         if stride != 1 or in_planes != out else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x) + self.shortcut(x)
+
+
+def blocks_for(depth: int, block: str) -> tuple[type, int]:
+    """(block class, blocks per stage) for a network ``depth`` layers deep."""
+    if block == "auto":
+        block = "bottleneck" if depth >= BOTTLENECK_FROM_DEPTH else "basic"
+    cls, per_block = (Bottleneck, 9) if block == "bottleneck" else (BasicBlock, 6)
+    if depth < per_block + 2 or (depth - 2) % per_block:
+        forms = {"basic": "6n+2 (8, 14, 20, ..., 56, ...)", "bottleneck": "9n+2 (11, 20, 29, ..., 110)"}
+        raise ValueError(f"depth {depth} does not fit {block} blocks: expected depth = "
+                         f"{forms[block]} with n >= 1 (block 'auto' uses basic blocks below "
+                         f"{BOTTLENECK_FROM_DEPTH}, bottleneck from {BOTTLENECK_FROM_DEPTH} on)")
+    return cls, (depth - 2) // per_block
+
+
+@dataclass(frozen=True)
+class PreResNet(ArchitecturePlugin):
+    """Pre-activation ResNet for CIFAR (PreResNet-110 in the paper); depth counts every layer."""
+
+    name: ClassVar[str] = "preresnet"
+    depth: int = field(default=110, metadata={
+        "help": "conv + linear layers on the main path: 6n+2 (basic) or 9n+2 (bottleneck)"})
+    block: Literal["auto", "basic", "bottleneck"] = field(default="auto", metadata={
+        "help": f"residual block; auto = bottleneck from depth {BOTTLENECK_FROM_DEPTH}, else basic"})
+
+    def __post_init__(self):
+        blocks_for(self.depth, self.block)
+
+    def build(self, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+        block, n = blocks_for(self.depth, self.block)
+        layers = [nn.Conv2d(in_channels, WIDTHS[0], 3, padding=1, bias=False)]
+        planes_in = WIDTHS[0]
+        for stage, planes in enumerate(WIDTHS):
+            for i in range(n):
+                stride = 2 if stage > 0 and i == 0 else 1
+                layers.append(Residual(block, planes_in, planes, stride))
+                planes_in = planes * block.expansion
+        layers += [nn.BatchNorm2d(planes_in), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1),
+                   nn.Flatten(), nn.Linear(planes_in, num_classes)]
+        net = nn.Sequential(*layers)
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        return net
+
+
+@mcbench.hookimpl
+def mcbench_register_architectures(register):
+    register(PreResNet)

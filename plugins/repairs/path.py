@@ -1,0 +1,76 @@
+"""Path repair (Zhao et al. 2020): fit a curve between the two tampered models on the
+bonafide data, endpoints fixed, and use the models along it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal, Sequence
+
+import torch
+from torch import nn
+
+import mcbench
+from mcbench.curves import CurveModel
+from mcbench.kinds import ModelPath, RepairContext, RepairPlugin
+from mcbench.training import check_optimiser_values, fit
+
+
+@dataclass(frozen=True)
+class PathRepair(RepairPlugin):
+    """Mode-connectivity path repair: train the curve's bends on bonafide data only."""
+
+    name: ClassVar[str] = "path"
+    uses_connection: ClassVar[bool] = True
+    epochs: int = field(default=100, metadata={"help": "passes over the bonafide data"})
+    batch_size: int = field(default=128, metadata={"help": "images per SGD step"})
+    lr: float = field(default=0.01, metadata={"help": "initial learning rate"})
+    momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
+    weight_decay: float = field(default=1e-4, metadata={
+        "help": "applied as 0.5 * wd * ||w(t)||^2 on the point on the curve, not the bends"})
+    schedule: Literal["garipov", "cosine", "constant"] = field(
+        default="garipov", metadata={"help": "learning-rate schedule over the epochs"})
+
+    def __post_init__(self):
+        check_optimiser_values(self)
+
+    def _curve(self, ctx: RepairContext) -> CurveModel:
+        a, b = ctx.endpoints
+        return CurveModel(ctx.build(), a.state_dict(), b.state_dict(), ctx.connection).to(ctx.device)
+
+    def fit(self, ctx: RepairContext) -> dict[str, torch.Tensor]:
+        curve = self._curve(ctx)
+        if curve.interior.shape[0] == 0:
+            return {"interior": curve.interior.detach().cpu()}  # nothing to train
+        wd = self.weight_decay
+
+        def loss(model: CurveModel, x, y, generator):
+            t = torch.rand((), generator=generator)
+            logits, w = model.forward_with_weights(x, t)
+            return nn.functional.cross_entropy(logits, y) + 0.5 * wd * w.pow(2).sum()
+
+        fit(curve, ctx.bonafide, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+            momentum=self.momentum, weight_decay=0.0, schedule=self.schedule,
+            augment=ctx.augment, device=ctx.device, seed=ctx.seed, loss_fn=loss,
+            checkpoint=ctx.checkpoint, on_epoch=ctx.on_epoch)
+        return {"interior": curve.interior.detach().cpu()}
+
+    def path(self, ctx: RepairContext, state: dict[str, torch.Tensor],
+             grid: Sequence[float]) -> ModelPath:
+        curve = self._curve(ctx)
+        with torch.no_grad():
+            curve.interior.copy_(state["interior"])
+        return CurvePath(curve, tuple(grid))
+
+
+class CurvePath(ModelPath):
+    def __init__(self, curve: CurveModel, points: tuple[float, ...]):
+        self.curve = curve
+        self.points = points
+
+    def model_at(self, point: float | None) -> nn.Module:
+        return self.curve.model_at(point)
+
+
+@mcbench.hookimpl
+def mcbench_register_repairs(register):
+    register(PathRepair)

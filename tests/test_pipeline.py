@@ -1,0 +1,164 @@
+"""The whole pipeline on synthetic data: records, reuse, resume, failure isolation."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import mcbench.training
+from mcbench.cli import cli
+from mcbench.config import load_benchmark
+from mcbench.runner import run_benchmark
+from mcbench.stages import bonafide_subset, split_test_set
+from mcbench.store import Store
+from tests.conftest import TINY
+
+CPU = torch.device("cpu")
+
+
+def quiet(description, total):
+    return lambda epoch, loss: None
+
+
+def run(path, registry, results, **kw):
+    bench = load_benchmark(path, registry, **kw)
+    return bench, run_benchmark(bench, Store(results), CPU, None, results / "cache", quiet)
+
+
+def records(results):
+    return {p.stem: json.loads(p.read_text()) for p in (results / "records").glob("*.json")}
+
+
+def test_split_is_disjoint_and_budgets_nest():
+    from mcbench.data import ImageSet
+
+    test = ImageSet(torch.zeros(100, 1, 2, 2, dtype=torch.uint8), torch.arange(100))
+    ev = split_test_set(test, 40, 0, seed=0)
+    pool, scored = set(ev.defender_pool.labels.tolist()), set(ev.evaluation.labels.tolist())
+    assert len(pool) == 40 and len(scored) == 60 and not pool & scored
+    small = set(bonafide_subset(ev.defender_pool, 10, 1).labels.tolist())
+    large = set(bonafide_subset(ev.defender_pool, 30, 1).labels.tolist())
+    assert small < large <= pool
+    with pytest.raises(ValueError, match="exceeds the defender's pool"):
+        bonafide_subset(ev.defender_pool, 41, 1)
+
+
+def test_first_run_records_every_cell_and_second_run_trains_nothing(tiny_yaml, registry,
+                                                                    tmp_path, monkeypatch):
+    results = tmp_path / "results"
+    bench, summary = run(tiny_yaml, registry, results)
+    assert len(summary.ran) == 2 and not summary.failed
+    recs = records(results)
+    assert set(recs) == {c.cell_id for c in bench.cells}
+    for rec in recs.values():
+        assert rec["status"] == "ok"
+        assert [p["t"] for p in rec["path"]] == [0.0, 0.5, 1.0]
+        assert rec["reported_t"] == 0.5
+        assert set(rec["endpoints"]) == {"A", "B"}
+        assert 0.0 <= rec["path"][1]["clean_accuracy"] <= 1.0
+        assert rec["sizes"] == {"train": 256, "defender_pool": 60, "bonafide": 40,
+                                "evaluation": 100, "triggered": rec["sizes"]["triggered"]}
+        prov = rec["provenance"]
+        for key in ("mcbench", "torch", "device", "date", "git_commit"):
+            assert key in prov
+        assert rec["config"]["seed"] == 0 and rec["config"]["budget"] == 40
+    # both cells share their endpoints: the second one reused them
+    assert sorted(len(r["reused"]) for r in recs.values()) == [0, 2]
+    # the evaluation set excludes target-class images from the triggered set
+    assert all(0 < r["sizes"]["triggered"] < 100 for r in recs.values())
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished matrix must not train again")
+
+    monkeypatch.setattr(mcbench.training, "fit", no_training)
+    monkeypatch.setattr("mcbench.stages.fit", no_training)
+    monkeypatch.setattr("mcbench_plugins.repairs.path.fit", no_training)
+    _, again = run(tiny_yaml, registry, results)
+    assert len(again.reused) == 2 and not again.ran
+
+
+def test_new_cells_reuse_shared_stages(tiny_yaml, registry, tmp_path, monkeypatch):
+    results = tmp_path / "results"
+    run(tiny_yaml, registry, results)
+    # a new grid re-evaluates, but trains neither endpoints nor curves
+    calls = []
+    real_fit = mcbench.training.fit
+    monkeypatch.setattr("mcbench.stages.fit", lambda *a, **k: calls.append("endpoint"))
+    monkeypatch.setattr("mcbench_plugins.repairs.path.fit",
+                        lambda *a, **k: calls.append("repair") or real_fit(*a, **k))
+    changed = tiny_yaml.parent / "grid5.yaml"
+    changed.write_text(TINY.replace("{grid: 3}", "{grid: 5}"))
+    _, summary = run(changed, registry, results)
+    assert len(summary.ran) == 2 and calls == []
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tiny_yaml, registry, tmp_path):
+    results = tmp_path / "results"
+
+    class Killed(BaseException):
+        pass
+
+    seen = []
+
+    def kill_in_second_endpoint(description, total):
+        def on_epoch(epoch, loss):
+            seen.append((description, epoch))
+            if description.startswith("endpoint B") and epoch == 0:
+                raise Killed
+
+        return on_epoch
+
+    bench = load_benchmark(tiny_yaml, registry)
+    store = Store(results)
+    with pytest.raises(Killed):
+        run_benchmark(bench, store, CPU, None, results / "cache", kill_in_second_endpoint)
+    assert store.has_tensors("endpoint", bench.cells[0].endpoint_key("A"))
+    assert not store.has_tensors("endpoint", bench.cells[0].endpoint_key("B"))
+    seen.clear()
+
+    def watch(description, total):
+        return lambda epoch, loss: seen.append((description, epoch))
+
+    summary = run_benchmark(bench, store, CPU, None, results / "cache", watch)
+    assert not summary.failed and len(summary.ran) == 2
+    # endpoint A was not retrained; endpoint B continued from its epoch-1 checkpoint
+    assert not any(d.startswith("endpoint A") for d, _ in seen)
+    assert [e for d, e in seen if d.startswith("endpoint B")] == [1]
+
+    # the resumed endpoint equals one trained without interruption
+    fresh = tmp_path / "fresh"
+    run(tiny_yaml, registry, fresh)
+    key = bench.cells[0].endpoint_key("B")
+    a = Store(results).load_tensors("endpoint", key)
+    b = Store(fresh).load_tensors("endpoint", key)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_failing_cell_is_recorded_and_the_others_run(write_yaml, registry, tmp_path):
+    path = write_yaml(TINY.replace("budgets: [40]", "budgets: [40, 61]"))
+    results = tmp_path / "results"
+    bench, summary = run(path, registry, results)
+    assert len(summary.failed) == 2 and len(summary.ran) == 2
+    failed = [r for r in records(results).values() if r["status"] == "failed"]
+    assert {r["config"]["budget"] for r in failed} == {61}
+    assert "exceeds the defender's pool" in failed[0]["error"]["message"]
+    assert "Traceback" in failed[0]["error"]["traceback"]
+
+    result = CliRunner().invoke(cli, ["run", str(path), "--results", str(results)])
+    assert result.exit_code == 1
+    assert "2 cell(s) failed" in result.output
+
+
+def test_cli_run_prints_the_leaderboard_and_dry_run_shows_the_cache(tiny_yaml, tmp_path):
+    results = tmp_path / "results"
+    runner = CliRunner()
+    dry = runner.invoke(cli, ["run", str(tiny_yaml), "--results", str(results), "--dry-run"])
+    assert dry.exit_code == 0 and dry.output.count("endpoint A:to run") == 2
+    assert not (results / "records").exists()
+    done = runner.invoke(cli, ["run", str(tiny_yaml), "--results", str(results),
+                               "--cache-dir", str(tmp_path / "cache")])
+    assert done.exit_code == 0, done.output
+    assert "| bezier" in done.output and "clean_accuracy %" in done.output
+    dry = runner.invoke(cli, ["run", str(tiny_yaml), "--results", str(results), "--dry-run"])
+    assert dry.output.count("evaluate:cached") == 2

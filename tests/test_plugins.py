@@ -1,0 +1,117 @@
+"""Discovery through entry points, loud registration errors, the contract of every
+built-in plugin, and the third-party example plugin."""
+
+import types
+
+import pytest
+from click.testing import CliRunner
+
+import mcbench
+from mcbench.cli import cli
+from mcbench.errors import PluginError
+from mcbench.registry import load_registry
+from mcbench.testing import check_plugin
+from tests.conftest import TINY
+
+BUILT_INS = {
+    "dataset": {"cifar10", "synthetic"},
+    "architecture": {"vgg16", "preresnet", "resnet18", "timm", "convnet"},
+    "attack": {"badnets", "blended"},
+    "connection": {"linear", "bezier", "polychain"},
+    "repair": {"path"},
+    "metric": {"clean_accuracy", "attack_success_rate", "loss"},
+}
+
+
+def test_built_ins_come_through_the_entry_point_group(registry):
+    for kind, names in BUILT_INS.items():
+        assert names <= set(registry.names(kind)), kind
+        for name in names:
+            entry = registry.get(kind, name)
+            assert entry.distribution == "mcbench" and entry.version == mcbench.__version__
+            assert entry.provider == name  # the entry point's name
+
+
+@pytest.mark.parametrize("kind,name", sorted((k, n) for k, ns in BUILT_INS.items() for n in ns))
+def test_every_built_in_meets_the_plugin_contract(registry, kind, name):
+    cls = registry.get(kind, name).cls
+    if kind in ("dataset", "repair"):
+        from mcbench.testing import check_declaration
+
+        check_declaration(cls)  # their behaviour is covered by their own tests
+    elif name == "timm":
+        check_plugin(cls, model="resnet10t")
+    elif name in ("vgg16", "preresnet"):
+        from mcbench.testing import check_declaration
+
+        check_declaration(cls)  # large; built and counted in test_architectures
+    else:
+        check_plugin(cls)
+
+
+def _module_registering(hook_name, cls):
+    module = types.ModuleType("thirdparty")
+
+    @mcbench.hookimpl(specname=hook_name)
+    def hook(register):
+        register(cls)
+
+    module.hook = hook
+    return module
+
+
+def test_two_plugins_with_one_name_is_an_error_naming_both(registry):
+    clash = type("Clash", (registry.get("attack", "badnets").cls,), {})
+    with pytest.raises(PluginError) as info:
+        load_registry(extra=(_module_registering("mcbench_register_attacks", clash),))
+    text = str(info.value)
+    assert "two plugins register the attack 'badnets'" in text
+    assert "badnets (mcbench" in text and "thirdparty" in text
+
+
+def test_a_misspelled_hook_is_rejected_at_load():
+    module = types.ModuleType("typo")
+
+    @mcbench.hookimpl
+    def mcbench_register_atacks(register):
+        pass
+
+    module.mcbench_register_atacks = mcbench_register_atacks
+    with pytest.raises(PluginError, match="mcbench_register_atacks"):
+        load_registry(extra=(module,))
+
+
+def test_a_class_that_is_not_a_plugin_is_rejected():
+    class NotAPlugin:
+        name = "bad"
+
+    with pytest.raises(PluginError, match="must be a dataclass subclassing"):
+        load_registry(extra=(_module_registering("mcbench_register_attacks", NotAPlugin),))
+
+
+def test_plugins_command_lists_kind_provider_description_and_parameters():
+    out = CliRunner().invoke(cli, ["plugins", "attack"])
+    assert out.exit_code == 0
+    assert f"badnets  [attack]  mcbench {mcbench.__version__}" in out.output
+    assert "- poison_rate: float = 0.1" in out.output
+    assert "- mode: 'all-to-one' | 'all-to-all' = 'all-to-one'" in out.output
+    assert "vgg16" not in out.output
+    everything = CliRunner().invoke(cli, ["plugins"])
+    for names in BUILT_INS.values():
+        for name in names:
+            assert f"\n{name}  [" in "\n" + everything.output
+
+
+def test_the_example_third_party_plugin_is_found_and_runs(registry, write_yaml, tmp_path):
+    try:
+        entry = registry.get("attack", "checkerboard")
+    except KeyError:
+        pytest.fail("the example plugin is not installed: pip install -e examples/checkerboard-attack")
+    assert entry.distribution == "mcbench-checkerboard"
+    path = write_yaml(TINY.replace("{name: badnets, target: 0, poison_rate: 0.1, patch_size: 3}",
+                                   "{name: checkerboard, target: 1, size: 4}")
+                      .replace("connections: [linear, bezier]", "connections: [bezier]"))
+    out = CliRunner().invoke(cli, ["run", str(path), "--results", str(tmp_path / "r"),
+                                   "--cache-dir", str(tmp_path / "cache")])
+    assert out.exit_code == 0, out.output
+    assert "checkerboard" in out.output

@@ -1,0 +1,76 @@
+"""Schedules, augmentation, and training that resumes exactly after an interruption."""
+
+import pytest
+import torch
+from torch import nn
+
+from mcbench.augment import random_crop_flip
+from mcbench.data import ImageSet
+from mcbench.training import Checkpoint, fit, lr_factor
+
+
+def test_garipov_schedule():
+    epochs = 100
+    assert [lr_factor("garipov", e, epochs) for e in (0, 50)] == [1.0, 1.0]
+    assert lr_factor("garipov", 70, epochs) == pytest.approx(1 - 0.2 / 0.4 * 0.99)
+    assert lr_factor("garipov", 90, epochs) == pytest.approx(0.01)
+    assert lr_factor("garipov", 99, epochs) == 0.01
+
+
+def test_crop_flip_is_a_shifted_window_of_the_padded_image():
+    x = torch.arange(2 * 1 * 5 * 5, dtype=torch.float32).view(2, 1, 5, 5)
+    gen = torch.Generator().manual_seed(3)
+    out = random_crop_flip(x, gen, pad=2)
+    gen = torch.Generator().manual_seed(3)
+    offsets = torch.randint(0, 5, (2, 2), generator=gen)
+    flips = torch.rand(2, generator=gen) < 0.5
+    padded = nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(2):
+        r, c = offsets[i].tolist()
+        window = padded[i, :, r:r + 5, c:c + 5]
+        if flips[i]:
+            window = window.flip(-1)
+        assert torch.equal(out[i], window)
+
+
+def data():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (40, 3, 8, 8), generator=g, dtype=torch.uint8)
+    return ImageSet(images, torch.randint(0, 3, (40,), generator=g))
+
+
+def net():
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                         nn.Dropout(0.3), nn.Linear(144, 3))
+
+
+KW = dict(epochs=4, batch_size=16, lr=0.05, momentum=0.9, weight_decay=5e-4,
+          schedule="garipov", augment=True, device=torch.device("cpu"), seed=5)
+
+
+def test_training_resumes_bit_for_bit_after_an_interruption(tmp_path):
+    reference = net()
+    ref_losses = fit(reference, data(), **KW)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_two(epoch, loss):
+        if epoch == 1:
+            raise Killed
+
+    checkpoint = Checkpoint(tmp_path / "state.pt")
+    interrupted = net()
+    with pytest.raises(Killed):
+        fit(interrupted, data(), checkpoint=checkpoint, on_epoch=kill_after_two, **KW)
+    assert checkpoint.load()["epoch"] == 2
+
+    resumed_epochs = []
+    resumed = net()
+    losses = fit(resumed, data(), checkpoint=checkpoint,
+                 on_epoch=lambda e, l: resumed_epochs.append(e), **KW)
+    assert resumed_epochs == [2, 3]
+    assert losses == ref_losses
+    for p, q in zip(reference.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(p, q)
