@@ -60,7 +60,7 @@ def measure(name, build, batch, repeats, device):
     curve = CurveModel(build(), a.state_dict(), b.state_dict(), Bezier(bends=3)).to(device).train()
     opt_plain = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     opt_curve = torch.optim.SGD([curve.interior], lr=0.01, momentum=0.9)
-    x = torch.randn(batch, 3, 32, 32, device=device)
+    x = torch.randn(batch, 3, 32, 32, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch,), device=device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(2):  # warm-up

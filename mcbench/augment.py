@@ -16,4 +16,4 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) 
     cols = torch.where(flips[:, None], cols.flip(1), cols)
     batch = torch.arange(n, device=x.device)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # [n, h, w, c]
-    return out.permute(0, 3, 1, 2).contiguous()
+    return out.permute(0, 3, 1, 2)  # channels-last memory order

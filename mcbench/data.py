@@ -60,3 +60,10 @@ class Dataset:
 def to_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 0..255 -> float 0..1 (attacks and triggers work in this space)."""
     return images.float().div_(255.0)
+
+
+def as_batch(images: torch.Tensor) -> torch.Tensor:
+    """A network's input: float 0..1 in channels-last memory order, which makes every
+    convolution after it run channels-last (1.3-1.9x faster on CPUs, neutral or better on
+    GPUs); the values are the same."""
+    return to_float(images).contiguous(memory_format=torch.channels_last)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mcbench.data import ImageSet, to_float
+from mcbench.data import ImageSet, as_batch
 
 
 def batches(data: ImageSet, batch_size: int, device: torch.device):
     for start in range(0, len(data), batch_size):
         images = data.images[start:start + batch_size].to(device, non_blocking=True)
         labels = data.labels[start:start + batch_size].to(device, non_blocking=True)
-        yield to_float(images), labels
+        yield as_batch(images), labels
 
 
 @torch.inference_mode()

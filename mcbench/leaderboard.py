@@ -110,11 +110,14 @@ def build_tables(records: list[dict]) -> dict[str, pd.DataFrame]:
     return {"summary": summary, "path": path}
 
 
-def _fmt(mean, std, percent: bool) -> str:
+def _fmt(mean, std, seeds: int, percent: bool) -> str:
+    """'mean ± std' over seeds; the mean alone where there is one seed (no spread known)."""
     if pd.isna(mean):
         return "-"
     scale = 100.0 if percent else 1.0
     digits = 1 if percent else 3
+    if seeds < 2:
+        return f"{mean * scale:.{digits}f}"
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
 
 
@@ -127,7 +130,8 @@ def display(table: pd.DataFrame, info: dict[str, dict]) -> pd.DataFrame:
             base = name.split(":")[-1]
             percent = info.get(base, {}).get("percent", False)
             title = name + (" %" if percent else "")
-            out[title] = [_fmt(m, s, percent) for m, s in zip(table[col], table[name + "_std"])]
+            out[title] = [_fmt(m, s, n, percent) for m, s, n in
+                          zip(table[col], table[name + "_std"], table["seeds"])]
     return out
 
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from mcbench.augment import random_crop_flip
-from mcbench.data import ImageSet, to_float
+from mcbench.data import ImageSet, as_batch
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def fit(model: nn.Module, data: ImageSet, *, epochs: int, batch_size: int, lr: f
         total, count = 0.0, 0
         for begin in range(0, n, batch_size):
             index = order[begin:begin + batch_size]
-            x = to_float(images[index])
+            x = as_batch(images[index])
             if augment:
                 x = random_crop_flip(x, generator)
             loss = loss_fn(model, x, labels[index], generator)

@@ -73,6 +73,7 @@ def test_formats(results):
     summary = build_tables(ok)["summary"]
     md = render(summary, {"clean_accuracy": {"percent": True}}, "md")
     assert "84.0 ± 3.6" in md  # mean 0.84, stdev 0.0361 of [0.85, 0.87, 0.80]
+    assert "| 88.0 " in md and "88.0 ±" not in md  # one seed: no spread to show
     csv = render(summary, {}, "csv")
     assert csv.splitlines()[0].startswith("track,dataset,architecture")
     assert "<table" in render(summary, {}, "html")

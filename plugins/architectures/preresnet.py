@@ -70,15 +70,18 @@ class Residual(nn.Module):
 
 def blocks_for(depth: int, block: str) -> tuple[type, int]:
     """(block class, blocks per stage) for a network ``depth`` layers deep."""
-    if block == "auto":
-        block = "bottleneck" if depth >= BOTTLENECK_FROM_DEPTH else "basic"
-    cls, per_block = (Bottleneck, 9) if block == "bottleneck" else (BasicBlock, 6)
-    if depth < per_block + 2 or (depth - 2) % per_block:
-        forms = {"basic": "6n+2 (8, 14, 20, ..., 56, ...)", "bottleneck": "9n+2 (11, 20, 29, ..., 110)"}
-        raise ValueError(f"depth {depth} does not fit {block} blocks: expected depth = "
-                         f"{forms[block]} with n >= 1 (block 'auto' uses basic blocks below "
-                         f"{BOTTLENECK_FROM_DEPTH}, bottleneck from {BOTTLENECK_FROM_DEPTH} on)")
-    return cls, (depth - 2) // per_block
+    kind = block if block != "auto" else (
+        "bottleneck" if depth >= BOTTLENECK_FROM_DEPTH else "basic")
+    # one more block in each of the 3 stages adds 3 x (layers per block) to the depth
+    cls, step = (Bottleneck, 9) if kind == "bottleneck" else (BasicBlock, 6)
+    if depth < step + 2 or (depth - 2) % step:
+        forms = {"basic": "6n+2 (8, 14, 20, ..., 56, ...)",
+                 "bottleneck": "9n+2 (11, 20, 29, ..., 110)"}
+        why = (f" (block 'auto' uses basic blocks below depth {BOTTLENECK_FROM_DEPTH} and "
+               f"bottleneck blocks from {BOTTLENECK_FROM_DEPTH} on)" if block == "auto" else "")
+        raise ValueError(f"depth {depth} does not fit {kind} blocks: expected depth = "
+                         f"{forms[kind]} with n >= 1{why}")
+    return cls, (depth - 2) // step
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,8 @@ class PreResNet(ArchitecturePlugin):
     depth: int = field(default=110, metadata={
         "help": "conv + linear layers on the main path: 6n+2 (basic) or 9n+2 (bottleneck)"})
     block: Literal["auto", "basic", "bottleneck"] = field(default="auto", metadata={
-        "help": f"residual block; auto = bottleneck from depth {BOTTLENECK_FROM_DEPTH}, else basic"})
+        "help": f"residual block: auto = bottleneck from depth {BOTTLENECK_FROM_DEPTH} on, "
+                "basic below"})
 
     def __post_init__(self):
         blocks_for(self.depth, self.block)

@@ -30,15 +30,15 @@ class TimmModel(ArchitecturePlugin):
         if not timm.is_model(self.model):
             close = difflib.get_close_matches(self.model, timm.list_models(), n=3)
             hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-            raise ValueError(f"timm has no model {self.model!r}{hint} (python -c \"import timm; "
-                             f"print(timm.list_models('*{self.model[:4]}*'))\" lists names)")
+            raise ValueError(f"timm has no model {self.model!r}{hint} "
+                             f"(timm.list_models('*{self.model[:4]}*') lists similar names)")
         reserved = sorted(set(self.kwargs) & set(RESERVED_KWARGS))
         if reserved:
             raise ValueError(f"kwargs may not set {', '.join(reserved)}: the benchmark sets "
                              "classes and channels from the dataset and never loads weights")
 
     def build(self, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
-        kwargs = dict(pretrained=False, num_classes=num_classes, in_chans=in_channels, **self.kwargs)
+        kwargs = dict(self.kwargs, pretrained=False, num_classes=num_classes, in_chans=in_channels)
         if "img_size" in kwargs:
             return timm.create_model(self.model, **kwargs)
         try:

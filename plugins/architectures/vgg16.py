@@ -36,7 +36,7 @@ def features(in_channels: int, batch_norm: bool) -> nn.Sequential:
 
 @dataclass(frozen=True)
 class VGG16(ArchitecturePlugin):
-    """The paper's CIFAR VGG16: 13 convolutions without BatchNorm, 512-512 classifier with dropout."""
+    """The paper's CIFAR VGG16: 13 convolutions, no BatchNorm, 512-512 dropout classifier."""
 
     name: ClassVar[str] = "vgg16"
     batch_norm: bool = field(default=False, metadata={"help": "BatchNorm after every convolution"})
