@@ -41,7 +41,9 @@ def test_the_shipped_benchmarks_file_is_valid(registry):
     # 2 architectures x 3 connections x 6 budgets x 3 seeds
     assert len(paper.cells) == 108
     assert {c.architecture.name for c in quick.cells} == {"convnet"}
-    assert len(quick.cells) == 3
+    assert len(quick.cells) == 6  # 3 connections x 2 budgets
+    assert {c.split.eval_size for c in quick.cells} == {2500}
+    assert {c.split.defender_pool for c in quick.cells} == {5000}
 
 
 def test_unknown_plugin_suggests_and_lists(write_yaml, registry):
