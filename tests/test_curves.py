@@ -103,3 +103,4 @@ def test_works_on_a_timm_model():
     start = copy.deepcopy(a).eval()
     end_model = curve.model_at(0.0).eval()
     assert all(torch.equal(p, q) for p, q in zip(start.parameters(), end_model.parameters()))
+

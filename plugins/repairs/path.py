@@ -44,9 +44,7 @@ class PathRepair(RepairPlugin):
         wd = self.weight_decay
 
         def loss(model: CurveModel, x, y, generator):
-            t = torch.rand((), generator=generator)
-            logits, w = model.forward_with_weights(x, t)
-            return nn.functional.cross_entropy(logits, y) + 0.5 * wd * w.pow(2).sum()
+            return curve_loss(model, x, y, torch.rand((), generator=generator), wd)
 
         fit(curve, ctx.bonafide, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
             momentum=self.momentum, weight_decay=0.0, schedule=self.schedule,
@@ -60,6 +58,14 @@ class PathRepair(RepairPlugin):
         with torch.no_grad():
             curve.interior.copy_(state["interior"])
         return CurvePath(curve, tuple(grid))
+
+
+def curve_loss(curve: CurveModel, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor,
+               weight_decay: float) -> torch.Tensor:
+    """Cross-entropy at w(t) plus 0.5 * wd * ||w(t)||^2 (decay on the point on the curve,
+    not on the bends)."""
+    logits, w = curve.forward_with_weights(x, t)
+    return nn.functional.cross_entropy(logits, y) + 0.5 * weight_decay * w.pow(2).sum()
 
 
 class CurvePath(ModelPath):
