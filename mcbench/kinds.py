@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, ClassVar, Sequence
+from typing import TYPE_CHECKING, Callable, ClassVar, Literal, Sequence
 
 import torch
 from torch import nn
@@ -60,15 +60,27 @@ class Poisoned:
     """Indices (into the training set) of the images that were stamped and relabelled."""
 
 
+@dataclass(frozen=True)
 class PoisonAttack(AttackPlugin):
     """A data-poisoning backdoor: a trigger stamped on a fraction of the training images,
-    which are relabelled to the attacker's label. Subclasses define the trigger and the
-    label map; selection and relabelling are shared."""
+    which are relabelled to the attacker's label. Subclasses add their trigger's
+    parameters and ``apply_trigger``; the label map, selection and relabelling are shared.
+    A subclass with a ``__post_init__`` calls ``super().__post_init__()``."""
 
     stage = "poison"
-    poison_rate: float
-    target: int
-    mode: str  # "all-to-one" or "all-to-all"
+    target: int = field(default=0, metadata={"help": "attacker's label (all-to-one)"})
+    poison_rate: float = field(default=0.1, metadata={
+        "help": "fraction of the training images stamped and relabelled, in (0, 1)"})
+    mode: Literal["all-to-one", "all-to-all"] = field(default="all-to-one", metadata={
+        "help": "all-to-one: every label becomes target; all-to-all: label y becomes y+1"})
+
+    def __post_init__(self):
+        if not 0 < self.poison_rate < 1:
+            raise ValueError(f"poison_rate must be in (0, 1), got {self.poison_rate}")
+        if self.target < 0:
+            raise ValueError(f"target must be a class index >= 0, got {self.target}")
+        if self.mode not in ("all-to-one", "all-to-all"):
+            raise ValueError(f"mode must be 'all-to-one' or 'all-to-all', got {self.mode!r}")
 
     def apply_trigger(self, images: torch.Tensor) -> torch.Tensor:
         """Stamp the trigger on uint8 ``[N, C, H, W]`` images; returns new uint8 images."""

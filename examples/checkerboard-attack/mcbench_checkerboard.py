@@ -1,7 +1,7 @@
 """A backdoor whose trigger is a black-and-white checkerboard patch in a corner."""
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import torch
 
@@ -14,15 +14,10 @@ class Checkerboard(PoisonAttack):
     """Checkerboard backdoor: an alternating black/white square in the bottom-right corner."""
 
     name: ClassVar[str] = "checkerboard"
-    target: int = field(default=0, metadata={"help": "attacker's label (all-to-one)"})
-    poison_rate: float = field(default=0.1, metadata={"help": "fraction of training images stamped"})
-    mode: Literal["all-to-one", "all-to-all"] = field(
-        default="all-to-one", metadata={"help": "relabel to target, or y -> y+1"})
     size: int = field(default=4, metadata={"help": "side of the square, in pixels"})
 
     def __post_init__(self):
-        if not 0 < self.poison_rate < 1:
-            raise ValueError(f"poison_rate must be in (0, 1), got {self.poison_rate}")
+        super().__post_init__()  # target, poison_rate and mode come from PoisonAttack
         if self.size < 2:
             raise ValueError(f"size must be >= 2, got {self.size}")
 

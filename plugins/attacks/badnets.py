@@ -18,11 +18,6 @@ class BadNets(PoisonAttack):
     """BadNets backdoor: a solid square patch near a corner, labels flipped to the target."""
 
     name: ClassVar[str] = "badnets"
-    target: int = field(default=0, metadata={"help": "attacker's label (all-to-one)"})
-    poison_rate: float = field(default=0.1, metadata={
-        "help": "fraction of the training images stamped and relabelled, in (0, 1)"})
-    mode: Literal["all-to-one", "all-to-all"] = field(default="all-to-one", metadata={
-        "help": "all-to-one: every label becomes target; all-to-all: label y becomes y+1"})
     patch_size: int = field(default=3, metadata={"help": "side of the square patch in pixels"})
     position: Literal["bottom-right", "bottom-left", "top-right", "top-left"] = field(
         default="bottom-right", metadata={"help": "corner the patch is placed in"})
@@ -33,12 +28,7 @@ class BadNets(PoisonAttack):
 
     def __post_init__(self):
         object.__setattr__(self, "color", tuple(self.color))
-        if not 0 < self.poison_rate < 1:
-            raise ValueError(f"poison_rate must be in (0, 1), got {self.poison_rate}")
-        if self.target < 0:
-            raise ValueError(f"target must be a class index >= 0, got {self.target}")
-        if self.mode not in ("all-to-one", "all-to-all"):
-            raise ValueError(f"mode must be 'all-to-one' or 'all-to-all', got {self.mode!r}")
+        super().__post_init__()
         if self.position not in POSITIONS:
             raise ValueError(f"position must be one of {', '.join(POSITIONS)}, "
                              f"got {self.position!r}")

@@ -16,11 +16,6 @@ class Blended(PoisonAttack):
     """Blended backdoor: a seeded uniform-noise image alpha-blended into the input."""
 
     name: ClassVar[str] = "blended"
-    target: int = field(default=0, metadata={"help": "attacker's label (all-to-one)"})
-    poison_rate: float = field(default=0.1, metadata={
-        "help": "fraction of the training images stamped and relabelled, in (0, 1)"})
-    mode: Literal["all-to-one", "all-to-all"] = field(default="all-to-one", metadata={
-        "help": "all-to-one: every label becomes target; all-to-all: label y becomes y+1"})
     alpha: float = field(default=0.2, metadata={
         "help": "weight of the pattern in the blend, in (0, 1]"})
     pattern: Literal["noise"] = field(default="noise", metadata={
@@ -28,12 +23,7 @@ class Blended(PoisonAttack):
     pattern_seed: int = field(default=0, metadata={"help": "seed of the trigger image"})
 
     def __post_init__(self):
-        if not 0 < self.poison_rate < 1:
-            raise ValueError(f"poison_rate must be in (0, 1), got {self.poison_rate}")
-        if self.target < 0:
-            raise ValueError(f"target must be a class index >= 0, got {self.target}")
-        if self.mode not in ("all-to-one", "all-to-all"):
-            raise ValueError(f"mode must be 'all-to-one' or 'all-to-all', got {self.mode!r}")
+        super().__post_init__()
         if not 0 < self.alpha <= 1:
             raise ValueError(f"alpha must be in (0, 1], got {self.alpha}")
         if self.pattern != "noise":
