@@ -19,6 +19,7 @@ import time
 import torch
 from torch import nn
 
+from mcbench.allocator import keep_freed_memory
 from mcbench.curves import CurveModel
 from mcbench_plugins.architectures.preresnet import PreResNet
 from mcbench_plugins.architectures.timm_model import TimmModel
@@ -88,6 +89,7 @@ def main():
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--networks", nargs="*", default=list(NETWORKS))
     args = parser.parse_args()
+    print(f"allocator: freed memory kept in the process: {keep_freed_memory()}")
     device = torch.device(args.device)
     print(f"device: {device}, threads: {torch.get_num_threads()}, batch {args.batch}, "
           f"{args.repeats} alternating pairs of steps, torch {torch.__version__}\n")

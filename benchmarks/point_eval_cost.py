@@ -21,6 +21,7 @@ import time
 import torch
 from torch import nn
 
+from mcbench.allocator import keep_freed_memory
 from mcbench.curves import CurveModel
 from mcbench.data import ImageSet
 from mcbench.evaluation import predict, recalibrate_batchnorm
@@ -74,6 +75,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
+    print(f"allocator: freed memory kept in the process: {keep_freed_memory()}")
     device = torch.device(args.device)
     g = torch.Generator().manual_seed(0)
     make = lambda n: ImageSet(torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8),

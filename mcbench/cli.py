@@ -3,6 +3,7 @@ commands that need them, so ``mcbench leaderboard`` stays light."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -127,7 +128,10 @@ def run(file, profile, tracks, results, data_root, cache_dir, device, dry_run, f
             click.echo(f"{cell.cell_id}  {cell.label()}\n    {marks}")
         click.echo(f"{len(bench.cells)} cells")
         return
+    from mcbench.allocator import keep_freed_memory
     from mcbench.progress import progress_factory, setup_logging
+
+    keep_freed_memory()
     from mcbench.runner import resolve_device, run_benchmark
 
     try:
@@ -197,14 +201,8 @@ def plugins(kind):
         click.echo(f"{entry.name}  [{entry.kind}]  {entry.distribution} {entry.version}")
         click.echo(f"    {entry.description}")
         for p in describe(entry.cls):
-            default = "" if p.default is _missing() else f" = {p.default!r}"
+            default = "" if p.default is dataclasses.MISSING else f" = {p.default!r}"
             click.echo(f"    - {p.name}: {p.type_name}{default}" + (f"  {p.help}" if p.help else ""))
-
-
-def _missing():
-    import dataclasses
-
-    return dataclasses.MISSING
 
 
 def main():

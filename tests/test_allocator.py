@@ -1,0 +1,16 @@
+import ctypes
+import platform
+import sys
+
+import pytest
+
+from mcbench.allocator import keep_freed_memory
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+                    reason="mallopt is glibc's")
+def test_glibc_accepts_the_settings():
+    assert keep_freed_memory() is True
+    # the same call again still succeeds: the settings are idempotent
+    assert keep_freed_memory() is True
+    assert ctypes.CDLL("libc.so.6").mallopt is not None
