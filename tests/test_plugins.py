@@ -18,7 +18,7 @@ BUILT_INS = {
     "architecture": {"vgg16", "preresnet", "resnet18", "timm", "convnet"},
     "attack": {"badnets", "blended"},
     "connection": {"linear", "bezier", "polychain"},
-    "repair": {"path"},
+    "repair": {"path", "finetune", "scratch", "noisy", "fineprune"},
     "metric": {"clean_accuracy", "attack_success_rate", "loss"},
 }
 

@@ -1,0 +1,35 @@
+"""Fine-tuning baseline: keep training one tampered endpoint on the bonafide data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+import mcbench
+from mcbench.kinds import RepairContext
+from mcbench.training import fit
+from mcbench_plugins.repairs.single_model import (FinetuneFields, SingleModelRepair,
+                                                  copy_of_endpoint, tensors_of)
+
+
+@dataclass(frozen=True)
+class FinetuneRepair(FinetuneFields, SingleModelRepair):
+    """Fine-tune one tampered endpoint on the bonafide data (single model, t = None)."""
+
+    name: ClassVar[str] = "finetune"
+
+    def fit(self, ctx: RepairContext) -> dict[str, torch.Tensor]:
+        torch.manual_seed(ctx.seed)
+        model = copy_of_endpoint(ctx, self.endpoint)
+        fit(model, ctx.bonafide, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+            momentum=self.momentum, weight_decay=self.weight_decay, schedule=self.schedule,
+            augment=ctx.augment, device=ctx.device, seed=ctx.seed,
+            checkpoint=ctx.checkpoint, on_epoch=ctx.on_epoch)
+        return tensors_of(model)
+
+
+@mcbench.hookimpl
+def mcbench_register_repairs(register):
+    register(FinetuneRepair)

@@ -1,0 +1,45 @@
+"""Training-from-scratch baseline: a freshly initialised network trained on the bonafide
+data alone; the tampered endpoints are never read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import torch
+
+import mcbench
+from mcbench.kinds import RepairContext
+from mcbench.training import check_optimiser_values, fit
+from mcbench_plugins.repairs.single_model import SingleModelRepair, tensors_of
+
+
+@dataclass(frozen=True)
+class ScratchRepair(SingleModelRepair):
+    """Train a fresh network on the bonafide data only, ignoring the endpoints (t = None)."""
+
+    name: ClassVar[str] = "scratch"
+    epochs: int = field(default=100, metadata={"help": "passes over the bonafide data"})
+    batch_size: int = field(default=128, metadata={"help": "images per SGD step"})
+    lr: float = field(default=0.05, metadata={"help": "initial learning rate"})
+    momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
+    weight_decay: float = field(default=5e-4, metadata={"help": "L2 penalty (SGD weight decay)"})
+    schedule: Literal["garipov", "cosine", "constant"] = field(
+        default="garipov", metadata={"help": "learning-rate schedule over the epochs"})
+
+    def __post_init__(self):
+        check_optimiser_values(self)
+
+    def fit(self, ctx: RepairContext) -> dict[str, torch.Tensor]:
+        torch.manual_seed(ctx.seed)  # the random initialisation depends on the seed only
+        model = ctx.build()
+        fit(model, ctx.bonafide, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+            momentum=self.momentum, weight_decay=self.weight_decay, schedule=self.schedule,
+            augment=ctx.augment, device=ctx.device, seed=ctx.seed,
+            checkpoint=ctx.checkpoint, on_epoch=ctx.on_epoch)
+        return tensors_of(model)
+
+
+@mcbench.hookimpl
+def mcbench_register_repairs(register):
+    register(ScratchRepair)
