@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from mcbench.config import Benchmark
+from mcbench.errors import ConfigError
 from mcbench.provenance import environment
 from mcbench.spec import ROLES, Cell
 from mcbench.stages import ProgressFactory, Workspace
@@ -66,10 +67,25 @@ def _specs(cell: Cell):
     return [s for s in specs if s is not None]
 
 
+def load_data_first(benchmark: Benchmark, store: Store, workspace: Workspace) -> None:
+    """Load every dataset that a cell still to run needs, before any cell runs: missing
+    or unreadable data is an input error (ConfigError), not a failure of every cell."""
+    for cell in benchmark.cells:
+        record = store.load_record(cell.cell_id)
+        if record and record["status"] == "ok":
+            continue
+        try:
+            workspace.dataset(cell.dataset)  # memoised: the cells reuse it
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"dataset {cell.dataset.name!r} cannot be loaded: {e}",
+                              file=benchmark.file, key=f"tracks.{cell.track}.datasets") from None
+
+
 def run_benchmark(benchmark: Benchmark, store: Store, device: torch.device,
                   data_root: Path | None, cache_dir: Path, progress: ProgressFactory,
                   cell_bar=None) -> RunSummary:
     workspace = Workspace(store, device, data_root, cache_dir, progress)
+    load_data_first(benchmark, store, workspace)
     summary = RunSummary()
     for cell in benchmark.cells:
         existing = store.load_record(cell.cell_id)

@@ -162,3 +162,18 @@ def test_cli_run_prints_the_leaderboard_and_dry_run_shows_the_cache(tiny_yaml, t
     assert "| bezier" in done.output and "clean_accuracy %" in done.output
     dry = runner.invoke(cli, ["run", str(tiny_yaml), "--results", str(results), "--dry-run"])
     assert dry.output.count("evaluate:cached") == 2
+
+
+def test_missing_data_is_refused_before_any_cell_runs(write_yaml, tmp_path):
+    path = write_yaml(TINY.replace(
+        "[{name: synthetic, num_classes: 4, image_size: 16, train_per_class: 64, test_per_class: 40}]",
+        "[{name: cifar10, download: false}]"))
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    results = tmp_path / "results"
+    out = CliRunner().invoke(cli, ["run", str(path), "--results", str(results),
+                                   "--data-root", str(empty), "--cache-dir", str(tmp_path / "c")])
+    assert out.exit_code == 2
+    assert f"{path}: tracks.backdoor-repair.datasets: dataset 'cifar10' cannot be loaded" in out.output
+    assert str(empty) in out.output
+    assert not (results / "records").exists()
