@@ -168,8 +168,13 @@ def _print_leaderboard(results, fmt, cell_ids=None, along_path=True):
     tables = build_tables(records)
     info = metric_info(records)
     if fmt == "md":
-        click.echo("\n## Leaderboard (at the reported t; endpoints: the two tampered models)\n")
+        click.echo("\n## Leaderboard (at the reported t; endpoints: the two attacked models; "
+                   "untampered: the same before a weight attack)\n")
     click.echo(render(tables["summary"], info, fmt))
+    if "tamper" in tables:
+        if fmt == "md":
+            click.echo("## Weight attacks on the endpoints\n")
+        click.echo(render(tables["tamper"], info, fmt))
     if along_path:
         if fmt == "md":
             click.echo("## Along the path\n")

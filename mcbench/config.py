@@ -3,12 +3,14 @@ error names the file, the line and the key."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mcbench.errors import ConfigError
+from mcbench.kinds import TamperAttack
 from mcbench.params import BadParam, UnknownParam, build, suggest
 from mcbench.registry import Registry
 from mcbench.spec import Cell, EvalSettings, PluginSpec, SplitSettings
@@ -147,6 +149,7 @@ def _expand(track: str, s: dict, loc: _Located, registry: Registry) -> list[Cell
     for axis in ("datasets", "architectures", "repairs"):
         if not axes[axis]:
             raise loc.error(f"at least one entry is needed in {axis!r}", (axis,))
+    _check_attacks_fit(axes, loc)
     budgets = _ints(s["budgets"], "budgets", loc, minimum=1)
     seeds = _ints(s["seeds"], "seeds", loc, minimum=0)
     sections = {key: _section(cls, s.get(key) or {}, key, loc) for key, cls in SECTIONS.items()}
@@ -162,6 +165,41 @@ def _expand(track: str, s: dict, loc: _Located, registry: Registry) -> list[Cell
                               repair=repair, connection=connection, budget=budget, seed=seed,
                               metrics=tuple(axes["metrics"]), **sections))
     return cells
+
+
+def _check_attacks_fit(axes: dict, loc: _Located) -> None:
+    """Weight attacks against every network they will meet (e.g. a layer name the
+    architecture lacks), for the datasets whose shape is known without reading them."""
+    attacks = [(i, a) for i, a in enumerate(axes["attacks"])
+               if isinstance(a.instance, TamperAttack)]
+    if not attacks:
+        return
+    shapes = {d.instance.shape() for d in axes["datasets"]} - {None}
+    for shape, arch in itertools.product(sorted(shapes), axes["architectures"]):
+        network = arch.instance.build(*shape)
+        for i, attack in attacks:
+            try:
+                attack.instance.check_model(network)
+            except ValueError as e:
+                key = _model_culprit(attack.instance, network)
+                raise loc.error(f"{attack.name} on {arch.name}: {e}",
+                                ("attacks", i) + ((key,) if key else ())) from None
+
+
+def _model_culprit(instance, network) -> str | None:
+    """The parameter whose default would make the attack fit the network."""
+    defaults = type(instance)()
+    for f in dataclasses.fields(instance):
+        value = getattr(instance, f.name)
+        if value == getattr(defaults, f.name):
+            continue
+        try:
+            dataclasses.replace(instance, **{f.name: getattr(defaults, f.name)}).check_model(
+                network)
+            return f.name
+        except ValueError:
+            continue
+    return None
 
 
 def _plugins(items, axis: str, kind: str, loc: _Located, registry: Registry) -> list[PluginSpec]:

@@ -37,6 +37,11 @@ class DatasetPlugin(Plugin):
         place); ``cache_dir`` is writable and may hold decoded copies."""
         raise NotImplementedError
 
+    def shape(self) -> tuple[int, int, int] | None:
+        """(num_classes, channels, image_size) when known without reading the data: lets
+        validation build the networks and check attacks against them."""
+        return None
+
 
 class ArchitecturePlugin(Plugin):
     kind = "architecture"
@@ -50,7 +55,11 @@ class ArchitecturePlugin(Plugin):
 class AttackPlugin(Plugin):
     kind = "attack"
     stage: ClassVar[str]
-    """When the attack acts: "poison" (on training data)."""
+    """When the attack acts: "poison" (on the training data, before the endpoints are
+    trained) or "tamper" (on the trained endpoints' weights)."""
+
+    def check_dataset(self, num_classes: int, channels: int, image_size: int) -> None:
+        """Raise ValueError when the attack's settings do not fit the data."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +101,6 @@ class PoisonAttack(AttackPlugin):
         return torch.full_like(labels, self.target)
 
     def check_dataset(self, num_classes: int, channels: int, image_size: int) -> None:
-        """Raise ValueError when the attack's settings do not fit the data."""
         if self.mode == "all-to-one" and not 0 <= self.target < num_classes:
             raise ValueError(f"target {self.target} is not a class index (0..{num_classes - 1})")
 
@@ -118,6 +126,128 @@ class PoisonAttack(AttackPlugin):
         wanted = self.attacker_labels(test.labels, num_classes)
         keep = wanted != test.labels
         return ImageSet(self.apply_trigger(test.images[keep]), wanted[keep])
+
+
+@dataclass(frozen=True)
+class Injection:
+    """The images an injection attack targets: ``images`` carries their true labels,
+    ``labels`` the labels the attacker wants them to take (never the true ones), ``index``
+    their positions in the images they were drawn from."""
+
+    images: ImageSet
+    labels: torch.Tensor
+    index: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def parameter_layers(network: nn.Module) -> dict[str, nn.Module]:
+    """The modules that own parameters, by their name in ``network`` (in module order)."""
+    return {name: m for name, m in network.named_modules()
+            if name and any(True for _ in m.parameters(recurse=False))}
+
+
+def find_layer(network: nn.Module, name: str | None) -> tuple[str, nn.Module]:
+    """The layer called ``name`` (None: the last layer that has a weight), or a ValueError
+    that lists the layer names there are."""
+    layers = parameter_layers(network)
+    if name is None:
+        weighted = [n for n, m in layers.items() if isinstance(getattr(m, "weight", None),
+                                                               torch.Tensor)]
+        if not weighted:
+            raise ValueError("the network has no layer with a weight")
+        name = weighted[-1]
+    if name not in layers:
+        raise ValueError(f"no layer named {name!r}; the network's layers are: "
+                         f"{', '.join(layers)}")
+    return name, layers[name]
+
+
+@dataclass(frozen=True)
+class TamperContext:
+    """What a weight-tampering attack may use. ``model`` maps 0..1 images (as
+    ``mcbench.data.as_batch`` makes them) to logits; ``network`` is the architecture's own
+    module inside it, the one layer names refer to."""
+
+    model: nn.Module
+    network: nn.Module
+    attacker: ImageSet
+    """The attacker's images with their true labels (a seeded order of the training set)."""
+    injection: Injection | None
+    """The targets and the labels to inject (None for an untargeted attack)."""
+    num_classes: int
+    device: torch.device
+    seed: int
+    batch_size: int = 500
+
+
+@dataclass(frozen=True)
+class TamperAttack(AttackPlugin):
+    """An attack on a trained model's weights. ``tamper`` changes ``ctx.model`` in place,
+    deterministically given ``ctx.seed``, and returns a JSON-able report of what it did
+    (mcbench adds the size of the change, L0 / L2 / L-inf, itself)."""
+
+    stage = "tamper"
+    num_targets: ClassVar[int] = 0
+    """How many evaluation images the attack targets (0: untargeted)."""
+
+    def check_model(self, network: nn.Module) -> None:
+        """Raise ValueError when the attack cannot act on this network (e.g. a layer name
+        it does not have); called while benchmarks.yaml is validated."""
+
+    def choose_injection(self, pool: ImageSet, num_classes: int,
+                         generator: torch.Generator) -> Injection | None:
+        """The targets to inject, drawn from ``pool`` (None: an untargeted attack)."""
+        return None
+
+    def tamper(self, ctx: TamperContext) -> dict:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class TargetedTamper(TamperAttack):
+    """A tampering attack that makes a few chosen images take chosen wrong labels. The
+    same targets and labels (drawn from the evaluation images with the cell's seed) are
+    injected into both endpoints."""
+
+    targets: int = field(default=4, metadata={"help": "number of target images"})
+    target_label: int | None = field(default=None, metadata={
+        "help": "label every target must take (null: a random wrong label per target)"})
+
+    def __post_init__(self):
+        if self.targets < 1:
+            raise ValueError(f"targets must be >= 1, got {self.targets}")
+        if self.target_label is not None and self.target_label < 0:
+            raise ValueError(f"target_label must be a class index >= 0, got {self.target_label}")
+
+    @property
+    def num_targets(self) -> int:  # type: ignore[override]
+        return self.targets
+
+    def check_dataset(self, num_classes: int, channels: int, image_size: int) -> None:
+        if self.target_label is not None and not 0 <= self.target_label < num_classes:
+            raise ValueError(f"target_label {self.target_label} is not a class index "
+                             f"(0..{num_classes - 1})")
+
+    def choose_injection(self, pool: ImageSet, num_classes: int,
+                         generator: torch.Generator) -> Injection:
+        self.check_dataset(num_classes, *pool.images.shape[1:3])
+        eligible = torch.arange(len(pool))
+        if self.target_label is not None:
+            eligible = eligible[pool.labels != self.target_label]
+        if len(eligible) < self.targets:
+            raise ValueError(f"{self.targets} targets asked for but only {len(eligible)} "
+                             f"evaluation images can take another label")
+        chosen = eligible[torch.randperm(len(eligible), generator=generator)[:self.targets]]
+        chosen, _ = torch.sort(chosen)
+        images = pool.subset(chosen)
+        if self.target_label is not None:
+            labels = torch.full_like(images.labels, self.target_label)
+        else:  # a uniformly drawn label among the num_classes - 1 wrong ones
+            shift = torch.randint(1, num_classes, (len(chosen),), generator=generator)
+            labels = (images.labels + shift) % num_classes
+        return Injection(images, labels, chosen)
 
 
 class ConnectionPlugin(Plugin):
@@ -190,25 +320,36 @@ class MetricContext:
     num_classes: int
     device: torch.device
     batch_size: int
+    injection: Injection | None = None
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def logits(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits, labels) of the model on ``which`` in {"clean", "triggered"}, on the CPU."""
+        """(logits, labels) of the model on ``which``, on the CPU: "clean" (true labels),
+        "triggered" (the attacker's labels) or "injection" (the injection's targets, with
+        the labels to inject; their true labels are ``injection.images.labels``)."""
         if which not in self._cache:
             from mcbench.evaluation import predict
 
-            data = self.clean if which == "clean" else self.triggered
+            if which == "injection":
+                data = self.injection.images if self.injection is not None else None
+            elif which in ("clean", "triggered"):
+                data = getattr(self, which)
+            else:
+                raise ValueError(f"unknown data {which!r}; expected clean, triggered or "
+                                 f"injection")
             if data is None:
                 raise ValueError(f"no {which} data in this cell")
+            labels = self.injection.labels if which == "injection" else data.labels
             self._cache[which] = (predict(self.model, data, self.device, self.batch_size),
-                                  data.labels.cpu())
+                                  labels.cpu())
         return self._cache[which]
 
 
 class MetricPlugin(Plugin):
     kind = "metric"
     needs: ClassVar[tuple[str, ...]] = ("clean",)
-    """Which data it reads; a metric needing "triggered" is skipped in cells without one."""
+    """Which data it reads ("clean", "triggered", "injection"); a metric is skipped (scored
+    None) in cells that lack one of them."""
     percent: ClassVar[bool] = False
     """A fraction the leaderboard shows as a percentage."""
     higher_is_better: ClassVar[bool | None] = None

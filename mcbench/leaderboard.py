@@ -66,9 +66,14 @@ def frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
             row = {**key, **point, "t": point["t"] if point["t"] is not None else float("nan")}
             along.append(row)
             if point["t"] == r["reported_t"]:
-                endpoints = r["endpoints"]
-                ends = {f"endpoints:{m}": _mean([endpoints[e][m] for e in endpoints])
-                        for m in next(iter(endpoints.values()))}
+                ends = {}
+                # the models the repair starts from, and for weight attacks the same
+                # models before they were tampered with
+                for field in ("endpoints", "untampered"):
+                    scores = r.get(field)
+                    if scores:
+                        ends.update({f"{field}:{m}": _mean([scores[e][m] for e in scores])
+                                     for m in next(iter(scores.values()))})
                 reported.append({**row, **ends})
     return pd.DataFrame(reported), pd.DataFrame(along)
 
@@ -104,10 +109,44 @@ def build_tables(records: list[dict]) -> dict[str, pd.DataFrame]:
         return {"summary": pd.DataFrame(), "path": pd.DataFrame()}
     reported, along = frames(records)
     metrics = _metrics_in(along, records)
-    endpoint_cols = [f"endpoints:{m}" for m in metrics if f"endpoints:{m}" in reported]
+    endpoint_cols = [f"{field}:{m}" for field in ("untampered", "endpoints") for m in metrics
+                     if f"{field}:{m}" in reported and reported[f"{field}:{m}"].notna().any()]
     summary = summarize(reported, GROUP + ["t"], metrics + endpoint_cols)
     path = summarize(along, GROUP + ["t"], metrics)
-    return {"summary": summary, "path": path}
+    tables = {"summary": summary, "path": path}
+    tampering = tamper_table(records)
+    if not tampering.empty:
+        tables["tamper"] = tampering
+    return tables
+
+
+TAMPER_FIGURES = ("targets_flipped", "keep_set_accuracy", "steps", "raise", "flips",
+                  "accuracy_after")
+
+
+def tamper_table(records: list[dict]) -> pd.DataFrame:
+    """One row per tampered endpoint (shared by every cell built on it): what the weight
+    attack changed (L0 / L2 / L-inf over all weights), its own figures and its run time."""
+    labels = {f: _labels(records, f) for f in ("dataset", "architecture", "attack")}
+    rows, seen = [], set()
+    for r in records:
+        for role, report in (r.get("tamper") or {}).items():
+            key = r.get("keys", {}).get(f"tamper_{role}", (r["cell_id"], role))
+            if key in seen:
+                continue
+            seen.add(key)
+            size = report.get("size", {})
+            rows.append({"track": r["config"]["track"],
+                         **{f: labels[f][r["cell_id"]] for f in labels},
+                         "seed": r["config"]["seed"], "endpoint": role,
+                         "L0": size.get("l0"), "L2": size.get("l2"), "Linf": size.get("linf"),
+                         **{k: report[k] for k in TAMPER_FIGURES if k in report},
+                         "seconds": report.get("seconds")})
+    if not rows:
+        return pd.DataFrame()
+    table = pd.DataFrame(rows)
+    return table.sort_values(["track", "dataset", "architecture", "attack", "seed", "endpoint"],
+                             ignore_index=True)
 
 
 def _fmt(mean, std, seeds: int, percent: bool) -> str:
@@ -140,7 +179,7 @@ def render(table: pd.DataFrame, info: dict[str, dict], fmt: str) -> str:
         return "(no results)\n"
     if fmt == "csv":
         return table.to_csv(index=False)
-    shown = display(table, info)
+    shown = display(table, info) if "seeds" in table else table
     if fmt == "html":
         return shown.to_html(index=False, border=0, classes="leaderboard")
     return tabulate(shown, headers="keys", tablefmt="github", showindex=False) + "\n"

@@ -41,6 +41,8 @@ def describe(cls: type) -> list[Param]:
 
 def type_name(tp: Any) -> str:
     origin, args = get_origin(tp), get_args(tp)
+    if tp is type(None):
+        return "null"
     if origin is Literal:
         return " | ".join(repr(a) for a in args)
     if origin in (Union, types.UnionType):

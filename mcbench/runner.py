@@ -42,6 +42,9 @@ class RunSummary:
 def stage_status(store: Store, cell: Cell) -> dict[str, bool]:
     """Which of the cell's stages are already in the store."""
     status = {f"endpoint {r}": store.has_tensors("endpoint", cell.endpoint_key(r)) for r in ROLES}
+    if cell.attack_stage == "tamper":
+        status.update({f"tamper {r}": store.has_tensors("tamper", cell.tamper_key(r))
+                       for r in ROLES})
     status["repair"] = store.has_tensors("repair", cell.repair_key())
     record = store.load_record(cell.cell_id)
     status["evaluate"] = bool(record and record["status"] == "ok")
@@ -51,7 +54,9 @@ def stage_status(store: Store, cell: Cell) -> dict[str, bool]:
 def base_record(cell: Cell, device: torch.device) -> dict:
     return {"schema": SCHEMA, "cell_id": cell.cell_id, "label": cell.label(),
             "config": cell.config(),
-            "keys": {"endpoint_A": cell.endpoint_key("A"), "endpoint_B": cell.endpoint_key("B"),
+            "keys": {**{f"endpoint_{r}": cell.endpoint_key(r) for r in ROLES},
+                     **({f"tamper_{r}": cell.tamper_key(r) for r in ROLES}
+                        if cell.attack_stage == "tamper" else {}),
                      "repair": cell.repair_key()},
             "plugins": {spec.kind + ":" + spec.name: f"{spec.entry.distribution} "
                         f"{spec.entry.version}" for spec in _specs(cell)},

@@ -101,20 +101,40 @@ class Cell:
     split: SplitSettings
     evaluate: EvalSettings
 
+    @property
+    def attack_stage(self) -> str | None:
+        return self.attack.entry.cls.stage if self.attack else None
+
     def endpoint_identity(self, role: str) -> dict[str, Any]:
+        poison = self.attack if self.attack_stage == "poison" else None
         return {"stage": "endpoint", "dataset": _identity(self.dataset),
-                "architecture": _identity(self.architecture), "attack": _identity(self.attack),
+                "architecture": _identity(self.architecture), "attack": _identity(poison),
                 "train": to_plain(self.train), "seed": self.seed, "role": role}
 
     def endpoint_key(self, role: str) -> str:
         return content_hash(self.endpoint_identity(role))
 
-    def endpoint_eval_key(self, role: str) -> str:
-        return content_hash({"stage": "endpoint-eval", "endpoint": self.endpoint_key(role),
-                             "split": to_plain(self.split), "evaluate": self._eval_identity()})
+    def tamper_identity(self, role: str) -> dict[str, Any]:
+        # the targets are drawn from the evaluation images, hence the split
+        return {"stage": "tamper", "endpoint": self.endpoint_key(role),
+                "attack": _identity(self.attack), "split": to_plain(self.split),
+                "seed": self.seed}
+
+    def tamper_key(self, role: str) -> str:
+        return content_hash(self.tamper_identity(role))
+
+    def attacked_key(self, role: str) -> str:
+        """The key of the model the repair starts from: tampered, or as trained."""
+        return self.tamper_key(role) if self.attack_stage == "tamper" else self.endpoint_key(role)
+
+    def endpoint_eval_key(self, role: str, untampered: bool = False) -> str:
+        key = self.endpoint_key(role) if untampered else self.attacked_key(role)
+        return content_hash({"stage": "endpoint-eval", "endpoint": key,
+                             "split": to_plain(self.split), "evaluate": self._eval_identity(),
+                             **({"injection": _identity(self.attack)} if untampered else {})})
 
     def repair_identity(self) -> dict[str, Any]:
-        return {"stage": "repair", "endpoints": [self.endpoint_key(r) for r in ROLES],
+        return {"stage": "repair", "endpoints": [self.attacked_key(r) for r in ROLES],
                 "repair": _identity(self.repair), "connection": _identity(self.connection),
                 "budget": self.budget, "split": to_plain(self.split), "seed": self.seed}
 

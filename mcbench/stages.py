@@ -1,5 +1,6 @@
-"""The stages of a cell: data -> endpoints (trained on possibly poisoned data) -> repair
--> evaluation along the path. Each stage is cached in the store under its content key."""
+"""The stages of a cell: data -> endpoints (trained on possibly poisoned data) -> tamper
+(weight attacks) -> repair -> evaluation along the path. Each stage is cached in the store
+under its content key."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from torch import nn
 from mcbench.data import Dataset, ImageSet
 from mcbench.evaluation import has_batchnorm, recalibrate_batchnorm
 from mcbench.hashing import content_hash
-from mcbench.kinds import MetricContext, RepairContext
+from mcbench.kinds import Injection, MetricContext, RepairContext, TamperContext
 from mcbench.spec import ROLES, Cell, PluginSpec
 from mcbench.store import Store
 from mcbench.training import fit
@@ -58,6 +59,33 @@ def split_test_set(test: ImageSet, defender_pool: int, eval_size: int, seed: int
     return Evaluation(test.subset(order[:defender_pool]), test.subset(rest))
 
 
+def remove_targets(evaluation: ImageSet, injection: Injection | None) -> ImageSet:
+    """The evaluation images other than an injection's targets: clean accuracy of a
+    tampered model is its collateral accuracy."""
+    if injection is None:
+        return evaluation
+    keep = torch.ones(len(evaluation), dtype=torch.bool)
+    keep[injection.index] = False
+    return evaluation.subset(torch.nonzero(keep).flatten())
+
+
+def tamper_size(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> dict:
+    """How much a tampering attack changed the weights: L0 (entries changed), L2 and L-inf
+    of the change over all tensors, and which tensors changed."""
+    l0, squares, linf, changed = 0, 0.0, 0.0, []
+    for name, old in before.items():
+        if not old.is_floating_point():
+            continue
+        diff = (after[name].double() - old.double()).abs()
+        count = int((diff != 0).sum())
+        if count:
+            changed.append(name)
+            l0 += count
+            squares += float(diff.pow(2).sum())
+            linf = max(linf, float(diff.max()))
+    return {"l0": l0, "l2": squares ** 0.5, "linf": linf, "changed": changed}
+
+
 def bonafide_subset(pool: ImageSet, budget: int, seed: int) -> ImageSet:
     """The first ``budget`` images of a seeded order of the pool: a smaller budget is a
     subset of a larger one at the same seed."""
@@ -94,7 +122,7 @@ class Workspace:
 
     # -- stage 1: endpoints ----------------------------------------------------------------
     def training_set(self, cell: Cell, data: Dataset) -> tuple[ImageSet, int]:
-        if cell.attack is None:
+        if cell.attack_stage != "poison":
             return data.train, 0
         attack = cell.attack.instance
         poisoned = attack.poison(data.train, data.num_classes,
@@ -125,6 +153,40 @@ class Workspace:
         checkpoint.remove()
         return model, False
 
+    # -- stage 1b: tamper ------------------------------------------------------------------
+    def injection(self, cell: Cell, evaluation: ImageSet, num_classes: int) -> Injection | None:
+        """The injection's targets, drawn from the evaluation images: the same for both
+        endpoints."""
+        generator = torch.Generator().manual_seed(derived_seed("targets", cell.seed))
+        return cell.attack.instance.choose_injection(evaluation, num_classes, generator)
+
+    def tampered(self, cell: Cell, role: str, model: nn.Module, data: Dataset,
+                 injection: Injection | None) -> tuple[nn.Module, dict, bool]:
+        """The endpoint after the weight attack, the attack's report, and whether it came
+        from the cache. ``model`` is changed in place."""
+        key = cell.tamper_key(role)
+        if self.store.has_tensors("tamper", key):
+            model.load_state_dict(self.store.load_tensors("tamper", key))
+            return model, self.store.load_meta("tamper", key)["report"], True
+        seed = derived_seed("tamper", cell.seed)
+        generator = torch.Generator().manual_seed(derived_seed("attacker", cell.seed))
+        attacker = data.train.subset(torch.randperm(len(data.train), generator=generator))
+        ctx = TamperContext(model=model, network=model[1], attacker=attacker,
+                            injection=injection, num_classes=data.num_classes,
+                            device=self.device, seed=seed,
+                            batch_size=cell.evaluate.batch_size)
+        before = {k: v.detach().clone() for k, v in model[1].state_dict().items()}
+        started = time.perf_counter()
+        report = dict(cell.attack.instance.tamper(ctx))
+        report["seconds"] = time.perf_counter() - started
+        report["size"] = tamper_size(before, model[1].state_dict())
+        model.eval()
+        self.store.save_tensors("tamper", key, model.state_dict(),
+                                {"identity": cell.tamper_identity(role), "report": report})
+        log.info("tampered endpoint %s with %s in %.1fs: %s", role, cell.attack.name,
+                 report["seconds"], {k: v for k, v in report["size"].items() if k != "changed"})
+        return model, report, False
+
     # -- stage 2: repair ------------------------------------------------------------------
     def repair_context(self, cell: Cell, data: Dataset, endpoints, bonafide) -> RepairContext:
         key = cell.repair_key()
@@ -152,40 +214,48 @@ class Workspace:
         return state, False
 
     # -- stage 3: evaluation ---------------------------------------------------------------
-    def score(self, cell: Cell, model: nn.Module, clean: ImageSet,
-              triggered: ImageSet | None, num_classes: int) -> dict[str, float | None]:
-        ctx = MetricContext(model=model, clean=clean, triggered=triggered,
-                            num_classes=num_classes, device=self.device,
-                            batch_size=cell.evaluate.batch_size)
+    def score(self, cell: Cell, model: nn.Module, scoring: "Scoring") -> dict[str, float | None]:
+        ctx = MetricContext(model=model, clean=scoring.clean, triggered=scoring.triggered,
+                            injection=scoring.injection, num_classes=scoring.num_classes,
+                            device=self.device, batch_size=cell.evaluate.batch_size)
+        available = {"clean": True, "triggered": scoring.triggered is not None,
+                     "injection": scoring.injection is not None}
         scores: dict[str, float | None] = {}
         for metric in cell.metrics:
-            if "triggered" in metric.entry.cls.needs and triggered is None:
-                scores[metric.name] = None
-            else:
+            if all(available.get(need, False) for need in metric.entry.cls.needs):
                 scores[metric.name] = float(metric.instance.compute(ctx))
+            else:
+                scores[metric.name] = None
         return scores
 
-    def endpoint_scores(self, cell: Cell, role: str, model: nn.Module, ev: Evaluation,
-                        triggered: ImageSet | None, num_classes: int) -> dict:
-        key = cell.endpoint_eval_key(role)
+    def endpoint_scores(self, cell: Cell, role: str, model: nn.Module, scoring: "Scoring",
+                        untampered: bool = False) -> dict:
+        key = cell.endpoint_eval_key(role, untampered)
         if self.store.has_json("endpoint-eval", key):
             return self.store.load_json("endpoint-eval", key)
-        scores = self.score(cell, model, ev.evaluation, triggered, num_classes)
+        scores = self.score(cell, model, scoring)
         self.store.save_json("endpoint-eval", key, scores)
         return scores
 
     def run_cell(self, cell: Cell) -> dict:
         timings: dict[str, float] = {}
         reused: list[str] = []
+        extra: dict = {}
         data = self.dataset(cell.dataset)
-        if cell.attack:
-            cell.attack.instance.check_dataset(data.num_classes, data.channels, data.image_size)
+        attack = cell.attack.instance if cell.attack else None
+        if attack is not None:
+            attack.check_dataset(data.num_classes, data.channels, data.image_size)
         ev = split_test_set(data.test, cell.split.defender_pool, cell.split.eval_size,
                             cell.split.seed)
         bonafide = bonafide_subset(ev.defender_pool, cell.budget,
                                    derived_seed("bonafide", cell.seed))
-        triggered = (cell.attack.instance.triggered(ev.evaluation, data.num_classes)
-                     if cell.attack else None)
+        injection = (self.injection(cell, ev.evaluation, data.num_classes)
+                     if cell.attack_stage == "tamper" else None)
+        scoring = Scoring(
+            clean=remove_targets(ev.evaluation, injection),
+            triggered=(attack.triggered(ev.evaluation, data.num_classes)
+                       if cell.attack_stage == "poison" else None),
+            injection=injection, num_classes=data.num_classes)
 
         started = time.perf_counter()
         endpoints = []
@@ -195,8 +265,23 @@ class Workspace:
             if cached:
                 reused.append(f"endpoint {role}")
         timings["endpoints_s"] = time.perf_counter() - started
-        endpoint_scores = {role: self.endpoint_scores(cell, role, m, ev, triggered,
-                                                      data.num_classes)
+
+        if injection is not None:
+            extra["injection"] = {"index": injection.index.tolist(),
+                                  "labels": injection.labels.tolist(),
+                                  "true_labels": injection.images.labels.tolist()}
+        if cell.attack_stage == "tamper":
+            extra["untampered"] = {role: self.endpoint_scores(cell, role, m, scoring, True)
+                                   for role, m in zip(ROLES, endpoints)}
+            started = time.perf_counter()
+            extra["tamper"] = {}
+            for role, model in zip(ROLES, endpoints):
+                _, report, cached = self.tampered(cell, role, model, data, injection)
+                extra["tamper"][role] = report
+                if cached:
+                    reused.append(f"tamper {role}")
+            timings["tamper_s"] = time.perf_counter() - started
+        endpoint_scores = {role: self.endpoint_scores(cell, role, m, scoring)
                            for role, m in zip(ROLES, endpoints)}
 
         started = time.perf_counter()
@@ -213,12 +298,22 @@ class Workspace:
             model = path.model_at(point).to(self.device)
             if cell.evaluate.recalibrate_bn and has_batchnorm(model):
                 recalibrate_batchnorm(model, bonafide, self.device, cell.evaluate.batch_size)
-            along.append({"t": point, **self.score(cell, model, ev.evaluation, triggered,
-                                                   data.num_classes)})
+            along.append({"t": point, **self.score(cell, model, scoring)})
         timings["evaluate_s"] = time.perf_counter() - started
         reported = cell.evaluate.reported_point() if len(path.points) > 1 else path.points[0]
-        return {"path": along, "reported_t": reported, "endpoints": endpoint_scores,
+        return {"path": along, "reported_t": reported, "endpoints": endpoint_scores, **extra,
                 "timings": timings, "reused": reused, "data_source": data.source,
                 "sizes": {"train": len(data.train), "defender_pool": len(ev.defender_pool),
-                          "bonafide": len(bonafide), "evaluation": len(ev.evaluation),
-                          "triggered": len(triggered) if triggered is not None else 0}}
+                          "bonafide": len(bonafide), "evaluation": len(scoring.clean),
+                          "triggered": 0 if scoring.triggered is None else len(scoring.triggered),
+                          "targets": 0 if injection is None else len(injection)}}
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """The evaluation data of a cell: what every model of the cell is scored on."""
+
+    clean: ImageSet
+    triggered: ImageSet | None
+    injection: Injection | None
+    num_classes: int

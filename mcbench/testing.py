@@ -17,7 +17,8 @@ from torch import nn
 
 from mcbench.data import ImageSet
 from mcbench.kinds import (ArchitecturePlugin, ConnectionPlugin, MetricContext, MetricPlugin,
-                           Plugin, PoisonAttack)
+                           Injection, Plugin, PoisonAttack, TamperAttack,
+                           TamperContext)
 from mcbench.params import ParamTypeError, coerce, describe, to_plain
 
 
@@ -88,6 +89,44 @@ def check_poison_attack(attack: PoisonAttack) -> None:
         "labelled with the attacker's label"
 
 
+def check_tamper_attack(attack: TamperAttack) -> None:
+    """On a small random network: the injection's labels are wrong ones and its index points
+    at its images; the attack is deterministic given the seed, changes the model in place
+    and returns a JSON-able report."""
+    import json
+
+    data = _images(n=64, size=8)
+    attack.check_dataset(4, 3, 8)
+
+    def network():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
+                             nn.Flatten(), nn.Linear(24, 4))
+
+    attack.check_model(network())
+    results = []
+    for _ in range(2):
+        injection = attack.choose_injection(data, 4, torch.Generator().manual_seed(0))
+        if injection is not None:
+            assert len(injection.labels) == attack.num_targets, \
+                f"expected {attack.num_targets} targets, got {len(injection.labels)}"
+            assert torch.equal(injection.images.images, data.images[injection.index]), \
+                "injection.index must point at the injection's images in the pool"
+            assert bool((injection.labels != injection.images.labels).all()), \
+                "an injected label must differ from the image's true label"
+        model = network()
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        ctx = TamperContext(model=model, network=model, attacker=data, injection=injection,
+                            num_classes=4, device=torch.device("cpu"), seed=3, batch_size=16)
+        report = attack.tamper(ctx)
+        json.dumps(report)
+        results.append((report, model.state_dict()))
+        assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items()), \
+            "tamper() must change the model's weights in place"
+    (first, a), (second, b) = results
+    assert all(torch.equal(a[k], b[k]) for k in a), "tamper() must be deterministic given the seed"
+
+
 def check_connection(connection: ConnectionPlugin) -> None:
     k = connection.num_bends
     assert k >= 2, "a connection needs at least the two endpoints"
@@ -116,11 +155,13 @@ def check_metric(metric: MetricPlugin) -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 4))
     data = _images()
+    injection = Injection(data, (data.labels + 1) % 4, torch.arange(len(data)))
     ctx = MetricContext(model=model, clean=data, triggered=data, num_classes=4,
-                        device=torch.device("cpu"), batch_size=5)
+                        device=torch.device("cpu"), batch_size=5, injection=injection)
     value = metric.compute(ctx)
     assert isinstance(value, float), f"compute() must return a float, got {type(value).__name__}"
 
 
-BEHAVIOUR = {PoisonAttack: check_poison_attack, ConnectionPlugin: check_connection,
+BEHAVIOUR = {PoisonAttack: check_poison_attack, TamperAttack: check_tamper_attack,
+             ConnectionPlugin: check_connection,
              ArchitecturePlugin: check_architecture, MetricPlugin: check_metric}

@@ -38,10 +38,14 @@ def test_the_shipped_benchmarks_file_is_valid(registry):
     root = Path(__file__).resolve().parents[1]
     paper = load_benchmark(root / "benchmarks.yaml", registry)
     quick = load_benchmark(root / "benchmarks.yaml", registry, profile="quick")
-    # 2 architectures x 3 connections x 6 budgets x 3 seeds
-    assert len(paper.cells) == 108
+    tracks = {"backdoor-repair": 1, "injection-repair": 3}  # attacks per track
+    for track, attacks in tracks.items():
+        # 2 architectures x attacks x 3 connections x 6 budgets x 3 seeds
+        assert sum(c.track == track for c in paper.cells) == 108 * attacks
+        # attacks x 3 connections x 2 budgets, one seed
+        assert sum(c.track == track for c in quick.cells) == 6 * attacks
     assert {c.architecture.name for c in quick.cells} == {"convnet"}
-    assert len(quick.cells) == 6  # 3 connections x 2 budgets
+    assert {c.budget for c in paper.cells} >= {2500}
     assert {c.split.eval_size for c in quick.cells} == {2500}
     assert {c.split.defender_pool for c in quick.cells} == {5000}
 

@@ -58,7 +58,8 @@ def test_first_run_records_every_cell_and_second_run_trains_nothing(tiny_yaml, r
         assert set(rec["endpoints"]) == {"A", "B"}
         assert 0.0 <= rec["path"][1]["clean_accuracy"] <= 1.0
         assert rec["sizes"] == {"train": 256, "defender_pool": 60, "bonafide": 40,
-                                "evaluation": 100, "triggered": rec["sizes"]["triggered"]}
+                                "evaluation": 100, "triggered": rec["sizes"]["triggered"],
+                                "targets": 0}
         prov = rec["provenance"]
         for key in ("mcbench", "torch", "device", "date", "git_commit"):
             assert key in prov

@@ -48,6 +48,9 @@ class CIFAR10(DatasetPlugin):
                 raise ValueError(f"{key} must be 0 (all) or a positive multiple of "
                                  f"{len(CLASS_NAMES)} (an equal share per class), got {value}")
 
+    def shape(self) -> tuple[int, int, int]:
+        return len(CLASS_NAMES), 3, 32
+
     def load(self, root: Path | None, cache_dir: Path) -> Dataset:
         root = Path(root) if root is not None else default_root(cache_dir)
         looked = []

@@ -37,6 +37,9 @@ class Synthetic(DatasetPlugin):
         if self.noise < 0:
             raise ValueError(f"noise must be >= 0, got {self.noise}")
 
+    def shape(self) -> tuple[int, int, int]:
+        return self.num_classes, self.channels, self.image_size
+
     def load(self, root: Path | None, cache_dir: Path) -> Dataset:
         generator = torch.Generator().manual_seed(self.seed)
         prototypes = self._prototypes(generator)
