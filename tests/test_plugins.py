@@ -16,10 +16,11 @@ from tests.conftest import TINY
 BUILT_INS = {
     "dataset": {"cifar10", "synthetic"},
     "architecture": {"vgg16", "preresnet", "resnet18", "timm", "convnet"},
-    "attack": {"badnets", "blended"},
+    "attack": {"badnets", "blended", "gda", "sba", "bitflip"},
     "connection": {"linear", "bezier", "polychain"},
     "repair": {"path", "finetune", "scratch", "noisy", "fineprune"},
-    "metric": {"clean_accuracy", "attack_success_rate", "loss"},
+    "metric": {"clean_accuracy", "attack_success_rate", "loss", "injection_success",
+               "target_accuracy"},
 }
 
 
