@@ -171,6 +171,12 @@ def _print_leaderboard(results, fmt, cell_ids=None, along_path=True):
         click.echo("\n## Leaderboard (at the reported t; endpoints: the two attacked models; "
                    "untampered: the same before a weight attack)\n")
     click.echo(render(tables["summary"], info, fmt))
+    if "barriers" in tables:
+        if fmt == "md":
+            click.echo("## Barriers along the path (largest shortfall from the straight "
+                       "interpolation of the endpoints' values; Pearson r of adversarial loss "
+                       "and input-Hessian eigenvalue along t)\n")
+        click.echo(render(tables["barriers"], info, fmt))
     if "tamper" in tables:
         if fmt == "md":
             click.echo("## Weight attacks on the endpoints\n")
@@ -199,14 +205,17 @@ def leaderboard(results, fmt, along_path):
 @click.argument("kind", required=False, type=click.Choice(KINDS))
 def plugins(kind):
     """List plugins: name, kind, provider, description and parameters."""
-    from mcbench.params import describe
+    from mcbench.params import describe, is_plugin_type, to_plain
 
     registry = _registry()
     for entry in registry.all(kind):
         click.echo(f"{entry.name}  [{entry.kind}]  {entry.distribution} {entry.version}")
         click.echo(f"    {entry.description}")
         for p in describe(entry.cls):
-            default = "" if p.default is dataclasses.MISSING else f" = {p.default!r}"
+            value = p.default
+            if is_plugin_type(type(value)):
+                value = {"name": value.name, **to_plain(value)}
+            default = "" if value is dataclasses.MISSING else f" = {value!r}"
             click.echo(f"    - {p.name}: {p.type_name}{default}" + (f"  {p.help}" if p.help else ""))
 
 

@@ -13,14 +13,15 @@ from mcbench.errors import ConfigError
 from mcbench.kinds import TamperAttack
 from mcbench.params import BadParam, UnknownParam, build, suggest
 from mcbench.registry import Registry
-from mcbench.spec import Cell, EvalSettings, PluginSpec, SplitSettings
+from mcbench.spec import AdversarialTraining, Cell, EvalSettings, PluginSpec, SplitSettings
 from mcbench.training import TrainSettings
 from mcbench.yamlfile import format_key, load_with_lines
 
 TOP_KEYS = ("version", "description", "defaults", "tracks", "profiles")
 AXES = {"datasets": "dataset", "architectures": "architecture", "attacks": "attack",
         "repairs": "repair", "connections": "connection", "metrics": "metric"}
-SECTIONS = {"train": TrainSettings, "split": SplitSettings, "evaluate": EvalSettings}
+SECTIONS = {"train": TrainSettings, "split": SplitSettings, "evaluate": EvalSettings,
+            "adversarial": AdversarialTraining}
 TRACK_KEYS = ("description", *AXES, "budgets", "seeds", *SECTIONS)
 REQUIRED = ("datasets", "architectures", "repairs", "budgets", "seeds", "metrics")
 
@@ -152,7 +153,9 @@ def _expand(track: str, s: dict, loc: _Located, registry: Registry) -> list[Cell
     _check_attacks_fit(axes, loc)
     budgets = _ints(s["budgets"], "budgets", loc, minimum=1)
     seeds = _ints(s["seeds"], "seeds", loc, minimum=0)
-    sections = {key: _section(cls, s.get(key) or {}, key, loc) for key, cls in SECTIONS.items()}
+    sections = {key: _section(cls, s.get(key) or {}, key, loc, registry)
+                for key, cls in SECTIONS.items()}
+    axes["metrics"] = _labelled(axes["metrics"])
     needs_connection = any(r.entry.cls.uses_connection for r in axes["repairs"])
     if needs_connection and not axes["connections"]:
         raise loc.error("the path repair needs at least one entry in 'connections'", ("repairs",))
@@ -220,9 +223,10 @@ def _plugins(items, axis: str, kind: str, loc: _Located, registry: Registry) -> 
         except KeyError as e:
             raise loc.error(e.args[0], name_at) from None
         try:
-            instance = build(entry.cls, values)
+            instance = build(entry.cls, values, resolve=_resolver(registry))
         except (UnknownParam, BadParam) as e:
-            at = (axis, i, e.key) if e.key and isinstance(item, dict) else (axis, i)
+            at = ((axis, i, *e.key.split(".")) if e.key and isinstance(item, dict)
+                  else (axis, i))
             raise loc.error(str(e), at) from None
         specs.append(PluginSpec(kind=kind, entry=entry, instance=instance))
     names = [(s.name, s.identity()["params"]) for s in specs]
@@ -231,6 +235,21 @@ def _plugins(items, axis: str, kind: str, loc: _Located, registry: Registry) -> 
             raise loc.error(f"{specs[i].name!r} is listed twice with the same parameters",
                             (axis, i))
     return specs
+
+
+def _resolver(registry: Registry):
+    """Finds the plugin named in a parameter that is itself a plugin (e.g. a metric's
+    attack), checking it is of the required base (e.g. an evasion attack)."""
+
+    def resolve(base: type, name: str) -> type:
+        cls = registry.get(base.kind, name).cls
+        if not issubclass(cls, base):
+            fitting = [e.name for e in registry.all(base.kind) if issubclass(e.cls, base)]
+            raise KeyError(f"{base.kind} {name!r} is not a {base.__name__}; expected one of: "
+                           f"{', '.join(fitting)}")
+        return cls
+
+    return resolve
 
 
 def _ints(values, key: str, loc: _Located, minimum: int) -> list[int]:
@@ -244,10 +263,44 @@ def _ints(values, key: str, loc: _Located, minimum: int) -> list[int]:
     return list(values)
 
 
-def _section(cls, values, key: str, loc: _Located):
+def _section(cls, values, key: str, loc: _Located, registry: Registry):
     if not isinstance(values, dict):
         raise loc.error(f"expected a mapping of {key} settings", (key,))
     try:
-        return build(cls, values)
+        return build(cls, values, resolve=_resolver(registry))
     except (UnknownParam, BadParam) as e:
-        raise loc.error(str(e), (key, e.key) if e.key else (key,)) from None
+        raise loc.error(str(e), (key, *e.key.split(".")) if e.key else (key,)) from None
+
+
+def _labelled(metrics: list[PluginSpec]) -> list[PluginSpec]:
+    """Label the entries of a metric listed more than once (with different parameters)
+    by what tells them apart, e.g. robust_accuracy(attack=cw): one parameter if one
+    suffices (a nested plugin's name first), else every parameter that differs."""
+    out = []
+    for spec in metrics:
+        same = [m for m in metrics if m.name == spec.name]
+        if len(same) == 1:
+            out.append(spec)
+            continue
+        differ = [k for k in spec.params if any(m.params.get(k) != spec.params[k] for m in same)]
+        candidates = []
+        for k in differ:
+            if all(isinstance(m.params[k], dict) and "name" in m.params[k] for m in same):
+                candidates.append((k, lambda v: v["name"]))
+            candidates.append((k, _short))
+        keys = None
+        for k, show in candidates:
+            if len({show(m.params[k]) for m in same}) == len(same):
+                keys = [(k, show)]
+                break
+        keys = keys or [(k, _short) for k in differ]
+        inner = ",".join(f"{k}={show(spec.params[k])}" for k, show in keys)
+        out.append(dataclasses.replace(spec, label=f"{spec.name}({inner})"))
+    return out
+
+
+def _short(value) -> str:
+    if isinstance(value, dict) and "name" in value:
+        return value["name"] + "(" + ",".join(f"{k}={v}" for k, v in value.items()
+                                              if k != "name") + ")"
+    return str(value)

@@ -56,7 +56,7 @@ class AttackPlugin(Plugin):
     kind = "attack"
     stage: ClassVar[str]
     """When the attack acts: "poison" (on the training data, before the endpoints are
-    trained) or "tamper" (on the trained endpoints' weights)."""
+    trained), "tamper" (on the trained endpoints' weights) or "evasion" (on test inputs)."""
 
     def check_dataset(self, num_classes: int, channels: int, image_size: int) -> None:
         """Raise ValueError when the attack's settings do not fit the data."""
@@ -250,6 +250,32 @@ class TargetedTamper(TamperAttack):
         return Injection(images, labels, chosen)
 
 
+Goal = Literal["misclassify", "loss"]
+
+
+@dataclass(frozen=True)
+class EvasionAttack(AttackPlugin):
+    """A test-time attack on the inputs of a fixed model: scores robustness along a path
+    (robust accuracy, adversarial loss) and is the inner attack of adversarial training."""
+
+    stage = "evasion"
+
+    def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
+                goal: Goal = "misclassify", targets: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """Adversarial versions of ``images`` (float ``[N, C, H, W]`` in 0..1, on the
+        model's device) for ``model`` (in eval mode; its parameters are left untouched,
+        gradients included). ``labels`` are the true labels.
+
+        ``goal="misclassify"`` (robust accuracy): a point the model already gets wrong is
+        not attacked further, and the point returned is misclassified whenever any
+        iterate was. ``goal="loss"`` (adversarial loss, adversarial training): per point,
+        the iterate with the highest cross-entropy. A targeted attack aims at ``targets``.
+        Every returned point lies in the attack's threat model and in [0, 1]; random
+        starts draw from ``generator`` (seeded by the caller)."""
+        raise NotImplementedError
+
+
 class ConnectionPlugin(Plugin):
     """A family of curves w(t) = sum_k c_k(t) w_k through bends w_0 .. w_{K-1}, with
     w(0) = w_0 and w(1) = w_{K-1} the fixed endpoints; interior bends are trained."""
@@ -321,6 +347,9 @@ class MetricContext:
     device: torch.device
     batch_size: int
     injection: Injection | None = None
+    notes: dict = field(default_factory=dict)
+    """What a metric wants recorded beside its value (e.g. the method it chose), under
+    its own name: ``ctx.notes[self.name] = {...}``."""
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def logits(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:

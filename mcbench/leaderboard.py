@@ -63,7 +63,8 @@ def frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
                **{f: labels[f][r["cell_id"]] for f in labels},
                "budget": r["config"]["budget"], "seed": r["config"]["seed"]}
         for point in r["path"]:
-            row = {**key, **point, "t": point["t"] if point["t"] is not None else float("nan")}
+            values = {k: v for k, v in point.items() if k != "notes"}
+            row = {**key, **values, "t": point["t"] if point["t"] is not None else float("nan")}
             along.append(row)
             if point["t"] == r["reported_t"]:
                 ends = {}
@@ -73,7 +74,7 @@ def frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
                     scores = r.get(field)
                     if scores:
                         ends.update({f"{field}:{m}": _mean([scores[e][m] for e in scores])
-                                     for m in next(iter(scores.values()))})
+                                     for m in next(iter(scores.values())) if m != "notes"})
                 reported.append({**row, **ends})
     return pd.DataFrame(reported), pd.DataFrame(along)
 
@@ -97,8 +98,9 @@ def _metrics_in(df: pd.DataFrame, records: list[dict]) -> list[str]:
     names = []
     for r in records:
         for m in r["config"]["metrics"]:
-            if m["name"] not in names and m["name"] in df.columns and df[m["name"]].notna().any():
-                names.append(m["name"])
+            key = m.get("label") or m["name"]
+            if key not in names and key in df.columns and df[key].notna().any():
+                names.append(key)
     return names
 
 
@@ -114,10 +116,61 @@ def build_tables(records: list[dict]) -> dict[str, pd.DataFrame]:
     summary = summarize(reported, GROUP + ["t"], metrics + endpoint_cols)
     path = summarize(along, GROUP + ["t"], metrics)
     tables = {"summary": summary, "path": path}
+    barriers = barrier_table(records, metrics)
+    if not barriers.empty:
+        tables["barriers"] = barriers
     tampering = tamper_table(records)
     if not tampering.empty:
         tables["tamper"] = tampering
     return tables
+
+
+def barrier(t: list[float], values: list[float], higher_is_better: bool) -> float:
+    """How far the path falls short of the straight interpolation between its endpoints'
+    values: max over t of (interpolation - value) for a score, (value - interpolation)
+    for a loss. 0 when the path is never worse than the interpolation."""
+    first, last = values[0], values[-1]
+    gaps = [(first + (last - first) * x) - v if higher_is_better else v - (first + (last - first) * x)
+            for x, v in zip(t, values)]
+    return max(0.0, max(gaps))
+
+
+CORRELATED = ("adversarial_loss", "input_hessian_eig")
+
+
+def barrier_table(records: list[dict], metrics: list[str]) -> pd.DataFrame:
+    """Per path (mean ± std over seeds): each metric's barrier height, and the Pearson
+    correlation along t between adversarial loss and the input-Hessian eigenvalue."""
+    info = metric_info(records)
+    labels = {f: _labels(records, f) for f in ("dataset", "architecture", "attack", "repair",
+                                                "connection")}
+    rows = []
+    for r in records:
+        points = [p for p in r["path"] if p["t"] is not None]
+        if len(points) < 3:
+            continue
+        t = [p["t"] for p in points]
+        row = {"track": r["config"]["track"], **{f: labels[f][r["cell_id"]] for f in labels},
+               "budget": r["config"]["budget"], "seed": r["config"]["seed"]}
+        for m in metrics:
+            better = info.get(m, {}).get("higher_is_better")
+            values = [p.get(m) for p in points]
+            if better is None or any(v is None for v in values):
+                continue
+            row[f"barrier:{m}"] = barrier(t, values, better)
+        pairs = [(a, b) for a in metrics for b in metrics
+                 if info.get(a, {}).get("name", a) == CORRELATED[0]
+                 and info.get(b, {}).get("name", b) == CORRELATED[1]]
+        for a, b in pairs:
+            series = pd.DataFrame([{a: p.get(a), b: p.get(b)} for p in points]).astype(float)
+            name = "pearson" if len(pairs) == 1 else f"pearson:{a}~{b}"
+            row[name] = series[a].corr(series[b])
+        rows.append(row)
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame(rows)
+    columns = [c for c in df.columns if c.startswith(("barrier:", "pearson"))]
+    return summarize(df, GROUP, columns)
 
 
 TAMPER_FIGURES = ("targets_flipped", "keep_set_accuracy", "steps", "raise", "flips",

@@ -7,7 +7,7 @@ import difflib
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Callable, Literal, Union, get_args, get_origin
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,28 @@ def describe(cls: type) -> list[Param]:
     return params
 
 
+def is_plugin_type(tp: Any) -> bool:
+    """A parameter whose value is itself a plugin (e.g. the attack a metric runs)."""
+    return isinstance(tp, type) and isinstance(getattr(tp, "kind", None), str)
+
+
+def plugin_type(tp: Any) -> type | None:
+    """The plugin base of a parameter typed ``Base`` or ``Base | None``; None otherwise."""
+    if is_plugin_type(tp):
+        return tp
+    if get_origin(tp) in (Union, types.UnionType):
+        bases = [a for a in get_args(tp) if a is not type(None)]
+        if len(bases) == 1 and is_plugin_type(bases[0]):
+            return bases[0]
+    return None
+
+
 def type_name(tp: Any) -> str:
     origin, args = get_origin(tp), get_args(tp)
     if tp is type(None):
         return "null"
+    if is_plugin_type(tp):
+        return f"{tp.kind} ({tp.__name__}): a name or {{name: ..., <parameter>: ...}}"
     if origin is Literal:
         return " | ".join(repr(a) for a in args)
     if origin in (Union, types.UnionType):
@@ -65,6 +83,10 @@ def coerce(value: Any, tp: Any) -> Any:
     origin, args = get_origin(tp), get_args(tp)
     if tp is Any:
         return value
+    if is_plugin_type(tp):
+        if isinstance(value, tp):
+            return value
+        return _plugin_from_plain(value, tp)
     if origin is Literal:
         if value in args:
             return value
@@ -117,9 +139,14 @@ def suggest(word: str, choices) -> str:
     return f" - did you mean {close[0]!r}?" if close else ""
 
 
-def build(cls: type, values: dict[str, Any]):
+Resolve = Callable[[type, str], type]
+"""(plugin base class, name) -> the registered plugin class of that name, or KeyError."""
+
+
+def build(cls: type, values: dict[str, Any], resolve: Resolve | None = None):
     """Instantiate ``cls`` from YAML values. Raises UnknownParam or BadParam carrying the
-    offending key (None when the plugin rejected the combination) so callers can locate it."""
+    offending key (None when the plugin rejected the combination; "outer.inner" inside a
+    parameter that is itself a plugin) so callers can locate it."""
     params = {p.name: p for p in describe(cls)}
     kwargs = {}
     for key, value in values.items():
@@ -127,6 +154,10 @@ def build(cls: type, values: dict[str, Any]):
             raise UnknownParam(key, f"unknown parameter {key!r} for {cls.name!r}"
                                f"{suggest(key, params)}; parameters: "
                                f"{', '.join(params) or '(none)'}")
+        base = plugin_type(params[key].type)
+        if base is not None and resolve is not None and value is not None:
+            kwargs[key] = _nested(key, value, base, resolve)
+            continue
         try:
             kwargs[key] = coerce(value, params[key].type)
         except ParamTypeError as e:
@@ -138,6 +169,43 @@ def build(cls: type, values: dict[str, Any]):
         return cls(**kwargs)
     except (ValueError, TypeError) as e:
         raise BadParam(_culprit(cls, kwargs), f"{cls.name}: {e}") from None
+
+
+def _nested(key: str, value: Any, base: type, resolve: Resolve):
+    if isinstance(value, str):
+        name, inner = value, {}
+    elif isinstance(value, dict) and isinstance(value.get("name"), str):
+        name, inner = value["name"], {k: v for k, v in value.items() if k != "name"}
+    else:
+        raise BadParam(key, f"expected a {base.kind} name or a mapping with 'name', got {value!r}")
+    try:
+        cls = resolve(base, name)
+    except KeyError as e:
+        raise BadParam(key + (".name" if isinstance(value, dict) else ""), e.args[0]) from None
+    try:
+        return build(cls, inner, resolve)
+    except (UnknownParam, BadParam) as e:
+        raise type(e)(f"{key}.{e.key}" if e.key else key, str(e)) from None
+
+
+def _plugin_from_plain(value: Any, base: type):
+    """Rebuild a nested plugin from its plain form ({name, parameters}) by finding the
+    loaded subclass of ``base`` with that name."""
+    name = value.get("name") if isinstance(value, dict) else value
+    if not isinstance(name, str):
+        raise ParamTypeError(f"expected a {base.kind} name or a mapping with 'name', got {value!r}")
+    found = [c for c in _subclasses(base) if getattr(c, "name", None) == name]
+    if not found:
+        raise ParamTypeError(f"no loaded {base.__name__} named {name!r}")
+    inner = {k: v for k, v in value.items() if k != "name"} if isinstance(value, dict) else {}
+    hints = typing.get_type_hints(found[0])
+    return found[0](**{k: coerce(v, hints[k]) for k, v in inner.items()})
+
+
+def _subclasses(base: type):
+    for sub in base.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
 
 
 def _culprit(cls: type, kwargs: dict[str, Any]) -> str | None:
@@ -168,5 +236,7 @@ def to_plain(instance) -> dict[str, Any]:
     out = {}
     for p in describe(type(instance)):
         value = getattr(instance, p.name)
+        if is_plugin_type(type(value)):
+            value = {"name": value.name, **to_plain(value)}
         out[p.name] = list(value) if isinstance(value, tuple) else value
     return out

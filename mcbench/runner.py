@@ -60,7 +60,7 @@ def base_record(cell: Cell, device: torch.device) -> dict:
                      "repair": cell.repair_key()},
             "plugins": {spec.kind + ":" + spec.name: f"{spec.entry.distribution} "
                         f"{spec.entry.version}" for spec in _specs(cell)},
-            "metric_info": {m.name: {"percent": m.entry.cls.percent,
+            "metric_info": {m.key: {"name": m.name, "percent": m.entry.cls.percent,
                                      "higher_is_better": m.entry.cls.higher_is_better}
                             for m in cell.metrics},
             "provenance": environment(device)}

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from mcbench.hashing import content_hash
+from mcbench.kinds import EvasionAttack
 from mcbench.params import to_plain
 from mcbench.registry import Entry
 from mcbench.training import TrainSettings
@@ -63,23 +64,54 @@ class EvalSettings:
 
 
 @dataclass(frozen=True)
+class AdversarialTraining:
+    """Which endpoints are trained adversarially (on the attack's highest-loss points
+    instead of the clean images), and with which attack."""
+
+    name: ClassVar[str] = "adversarial"
+    endpoints: tuple[str, ...] = field(default=(), metadata={
+        "help": "endpoints trained adversarially: [] (none), [B] (regular ~ robust), [A, B]"})
+    attack: EvasionAttack | None = field(default=None, metadata={
+        "help": "the inner attack, e.g. {name: pgd, steps: 1, step_size: 0.0314}"})
+
+    def __post_init__(self):
+        for role in self.endpoints:
+            if role not in ROLES:
+                raise ValueError(f"endpoints must name A and/or B, got {role!r}")
+        if len(set(self.endpoints)) != len(self.endpoints):
+            raise ValueError("an endpoint is listed twice")
+        if self.endpoints and self.attack is None:
+            raise ValueError("attack is required when endpoints are trained adversarially")
+
+
+@dataclass(frozen=True)
 class PluginSpec:
-    """One named, parameterised plugin as the YAML chose it."""
+    """One named, parameterised plugin as the YAML chose it. ``label`` tells apart two
+    entries of one plugin with different parameters (e.g. two robust accuracies)."""
 
     kind: str
     entry: Entry = field(compare=False)
     instance: Any = field(compare=False)
+    label: str | None = None
 
     @property
     def name(self) -> str:
         return self.entry.name
 
     @property
+    def key(self) -> str:
+        """How results name it: the label, or the plugin's name."""
+        return self.label or self.entry.name
+
+    @property
     def params(self) -> dict[str, Any]:
         return to_plain(self.instance)
 
     def identity(self) -> dict[str, Any]:
-        return {"name": self.name, "params": self.params, "version": self.entry.cache_version}
+        out = {"name": self.name, "params": self.params, "version": self.entry.cache_version}
+        if self.label:
+            out["label"] = self.label
+        return out
 
 
 def _identity(spec: PluginSpec | None):
@@ -100,6 +132,7 @@ class Cell:
     train: TrainSettings
     split: SplitSettings
     evaluate: EvalSettings
+    adversarial: AdversarialTraining = AdversarialTraining()
 
     @property
     def attack_stage(self) -> str | None:
@@ -107,9 +140,13 @@ class Cell:
 
     def endpoint_identity(self, role: str) -> dict[str, Any]:
         poison = self.attack if self.attack_stage == "poison" else None
-        return {"stage": "endpoint", "dataset": _identity(self.dataset),
-                "architecture": _identity(self.architecture), "attack": _identity(poison),
-                "train": to_plain(self.train), "seed": self.seed, "role": role}
+        identity = {"stage": "endpoint", "dataset": _identity(self.dataset),
+                    "architecture": _identity(self.architecture), "attack": _identity(poison),
+                    "train": to_plain(self.train), "seed": self.seed, "role": role}
+        if role in self.adversarial.endpoints:
+            attack = self.adversarial.attack
+            identity["adversarial"] = {"name": attack.name, "params": to_plain(attack)}
+        return identity
 
     def endpoint_key(self, role: str) -> str:
         return content_hash(self.endpoint_identity(role))
@@ -158,7 +195,7 @@ class Cell:
                 "budget": self.budget, "seed": self.seed,
                 "metrics": [m.identity() for m in self.metrics],
                 "train": to_plain(self.train), "split": to_plain(self.split),
-                "evaluate": to_plain(self.evaluate)}
+                "evaluate": to_plain(self.evaluate), "adversarial": to_plain(self.adversarial)}
 
     def label(self) -> str:
         parts = [self.track, self.dataset.name, self.architecture.name,

@@ -19,7 +19,8 @@ from mcbench.hashing import content_hash
 from mcbench.kinds import Injection, MetricContext, RepairContext, TamperContext
 from mcbench.spec import ROLES, Cell, PluginSpec
 from mcbench.store import Store
-from mcbench.training import fit
+from mcbench.adversarial import adversarial_training_loss
+from mcbench.training import cross_entropy, fit
 
 log = logging.getLogger("mcbench")
 
@@ -142,11 +143,14 @@ class Workspace:
         s = cell.train
         checkpoint = self.store.checkpoint("endpoint", key)
         started = time.perf_counter()
+        adversarial = role in cell.adversarial.endpoints
+        loss_fn = (adversarial_training_loss(cell.adversarial.attack) if adversarial
+                   else cross_entropy)
+        label = f"endpoint {role} ({cell.architecture.name}{', adversarial' if adversarial else ''})"
         losses = fit(model, train_set, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
                      momentum=s.momentum, weight_decay=s.weight_decay, schedule=s.schedule,
-                     augment=s.augment, device=self.device, seed=seed, checkpoint=checkpoint,
-                     on_epoch=self.progress(f"endpoint {role} ({cell.architecture.name})",
-                                            s.epochs))
+                     augment=s.augment, device=self.device, seed=seed, loss_fn=loss_fn,
+                     checkpoint=checkpoint, on_epoch=self.progress(label, s.epochs))
         meta = {"identity": cell.endpoint_identity(role), "train_loss": losses,
                 "poisoned_images": poisoned, "seconds": time.perf_counter() - started}
         self.store.save_tensors("endpoint", key, model.state_dict(), meta)
@@ -220,12 +224,17 @@ class Workspace:
                             device=self.device, batch_size=cell.evaluate.batch_size)
         available = {"clean": True, "triggered": scoring.triggered is not None,
                      "injection": scoring.injection is not None}
-        scores: dict[str, float | None] = {}
+        scores: dict = {}
+        notes = {}
         for metric in cell.metrics:
             if all(available.get(need, False) for need in metric.entry.cls.needs):
-                scores[metric.name] = float(metric.instance.compute(ctx))
+                scores[metric.key] = float(metric.instance.compute(ctx))
+                if metric.name in ctx.notes:
+                    notes[metric.key] = ctx.notes.pop(metric.name)
             else:
-                scores[metric.name] = None
+                scores[metric.key] = None
+        if notes:
+            scores["notes"] = notes
         return scores
 
     def endpoint_scores(self, cell: Cell, role: str, model: nn.Module, scoring: "Scoring",

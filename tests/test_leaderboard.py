@@ -94,3 +94,51 @@ def test_leaderboard_never_imports_torch(results):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "| bezier" in done.stdout
+
+
+def test_weight_attacks_show_the_untampered_endpoints_and_one_tamper_row_per_endpoint():
+    rows = []
+    for cell, connection in (("i0", "bezier"), ("i1", "linear")):  # same tampered endpoints
+        r = record(cell, 0, connection, 0.7, 0.1)
+        r["config"]["track"] = "injection-repair"
+        r["config"]["attack"] = {"name": "gda", "params": {}, "version": "x"}
+        r["untampered"] = {"A": {"clean_accuracy": 0.80, "attack_success_rate": 0.0},
+                           "B": {"clean_accuracy": 0.76, "attack_success_rate": 0.0}}
+        r["keys"] = {"tamper_A": "ka", "tamper_B": "kb"}
+        r["tamper"] = {role: {"size": {"l0": 10 + i, "l2": 1.5, "linf": 0.25,
+                                       "changed": ["8.weight"]},
+                              "targets_flipped": 1.0, "steps": 40 + i, "seconds": 0.5}
+                       for i, role in enumerate("AB")}
+        rows.append(r)
+    tables = build_tables(rows)
+    summary = tables["summary"]
+    assert summary["untampered:clean_accuracy_mean"].tolist() == pytest.approx([0.78, 0.78])
+    tamper = tables["tamper"]
+    assert tamper[["endpoint", "L0", "steps"]].values.tolist() == [["A", 10, 40], ["B", 11, 41]]
+    text = render(tamper, {}, "md")
+    assert "targets_flipped" in text and "| gda " in text
+
+
+def test_barrier_heights_and_the_loss_eigenvalue_correlation_against_hand_figures():
+    import numpy as np
+
+    r = record("e0", 0, "bezier", 0.5, 0.1)
+    r["config"]["track"] = "evasion-path"
+    r["config"]["metrics"] = [{"name": "clean_accuracy", "params": {}},
+                              {"name": "adversarial_loss", "params": {}},
+                              {"name": "input_hessian_eig", "params": {}}]
+    r["metric_info"] = {"clean_accuracy": {"percent": True, "higher_is_better": True},
+                        "adversarial_loss": {"higher_is_better": False},
+                        "input_hessian_eig": {"higher_is_better": False}}
+    loss, eig = [1.0, 3.0, 2.0], [10.0, 30.0, 25.0]
+    r["path"] = [{"t": t, "clean_accuracy": a, "adversarial_loss": l, "input_hessian_eig": e}
+                 for t, a, l, e in zip((0.0, 0.5, 1.0), (0.9, 0.5, 0.8), loss, eig)]
+    table = build_tables([r])["barriers"]
+    # interpolation at t=0.5: accuracy 0.85 (path 0.5), loss 1.5 (path 3.0)
+    assert table["barrier:clean_accuracy_mean"].iloc[0] == pytest.approx(0.35)
+    assert table["barrier:adversarial_loss_mean"].iloc[0] == pytest.approx(1.5)
+    assert table["barrier:input_hessian_eig_mean"].iloc[0] == pytest.approx(12.5)
+    assert table["pearson_mean"].iloc[0] == pytest.approx(np.corrcoef(loss, eig)[0, 1])
+    # a path never worse than the interpolation has no barrier
+    r["path"][1].update(clean_accuracy=0.95, adversarial_loss=1.2, input_hessian_eig=12.0)
+    assert build_tables([r])["barriers"]["barrier:adversarial_loss_mean"].iloc[0] == 0.0

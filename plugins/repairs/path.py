@@ -8,10 +8,11 @@ from typing import ClassVar, Literal, Sequence
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 import mcbench
 from mcbench.curves import CurveModel
-from mcbench.kinds import ModelPath, RepairContext, RepairPlugin
+from mcbench.kinds import EvasionAttack, ModelPath, RepairContext, RepairPlugin
 from mcbench.training import check_optimiser_values, fit
 
 
@@ -29,6 +30,9 @@ class PathRepair(RepairPlugin):
         "help": "applied as 0.5 * wd * ||w(t)||^2 on the point on the curve, not the bends"})
     schedule: Literal["garipov", "cosine", "constant"] = field(
         default="garipov", metadata={"help": "learning-rate schedule over the epochs"})
+    adversarial: EvasionAttack | None = field(default=None, metadata={
+        "help": "fit the curve on this attack's highest-loss points at the sampled t "
+                "(null: on the clean images)"})
 
     def __post_init__(self):
         check_optimiser_values(self)
@@ -41,10 +45,14 @@ class PathRepair(RepairPlugin):
         curve = self._curve(ctx)
         if curve.interior.shape[0] == 0:
             return {"interior": curve.interior.detach().cpu()}  # nothing to train
-        wd = self.weight_decay
+        wd, attack = self.weight_decay, self.adversarial
 
         def loss(model: CurveModel, x, y, generator):
-            return curve_loss(model, x, y, torch.rand((), generator=generator), wd)
+            t = torch.rand((), generator=generator)
+            if attack is not None:
+                x = attack.perturb(PointOnCurve(model, t), x, y, goal="loss",
+                                   generator=generator).detach()
+            return curve_loss(model, x, y, t, wd)
 
         fit(curve, ctx.bonafide, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
             momentum=self.momentum, weight_decay=0.0, schedule=self.schedule,
@@ -66,6 +74,19 @@ def curve_loss(curve: CurveModel, x: torch.Tensor, y: torch.Tensor, t: torch.Ten
     not on the bends)."""
     logits, w = curve.forward_with_weights(x, t)
     return nn.functional.cross_entropy(logits, y) + 0.5 * weight_decay * w.pow(2).sum()
+
+
+class PointOnCurve(nn.Module):
+    """The network at one t of a curve, with the weights detached: what an input attack
+    sees while the curve is trained on adversarial points."""
+
+    def __init__(self, curve: CurveModel, t: torch.Tensor):
+        super().__init__()
+        self.curve, self.t = curve, t
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = self.curve.unflatten(self.curve.weights(self.t).detach())
+        return functional_call(self.curve.template, weights, (x,), strict=False)
 
 
 class CurvePath(ModelPath):
