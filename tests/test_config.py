@@ -44,6 +44,9 @@ def test_the_shipped_benchmarks_file_is_valid(registry):
         assert sum(c.track == track for c in paper.cells) == 108 * attacks
         # attacks x 3 connections x 2 budgets, one seed
         assert sum(c.track == track for c in quick.cells) == 6 * attacks
+    # 2 architectures x 3 connections x 1 budget x 3 seeds; quick: 3 connections
+    assert sum(c.track == "evasion-path" for c in paper.cells) == 18
+    assert sum(c.track == "evasion-path" for c in quick.cells) == 3
     assert {c.architecture.name for c in quick.cells} == {"convnet"}
     assert {c.budget for c in paper.cells} >= {2500}
     assert {c.split.eval_size for c in quick.cells} == {2500}

@@ -16,11 +16,11 @@ from tests.conftest import TINY
 BUILT_INS = {
     "dataset": {"cifar10", "synthetic"},
     "architecture": {"vgg16", "preresnet", "resnet18", "timm", "convnet"},
-    "attack": {"badnets", "blended", "gda", "sba", "bitflip"},
+    "attack": {"badnets", "blended", "gda", "sba", "bitflip", "pgd", "cw"},
     "connection": {"linear", "bezier", "polychain"},
     "repair": {"path", "finetune", "scratch", "noisy", "fineprune"},
     "metric": {"clean_accuracy", "attack_success_rate", "loss", "injection_success",
-               "target_accuracy"},
+               "target_accuracy", "robust_accuracy", "adversarial_loss", "input_hessian_eig"},
 }
 
 

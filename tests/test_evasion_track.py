@@ -1,0 +1,116 @@
+"""The evasion-path track on synthetic data: adversarial endpoint and curve training,
+metrics that carry their own attack, and the barrier / correlation table."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from mcbench.adversarial import adversarial_training_loss
+from mcbench.cli import cli
+from mcbench.config import load_benchmark
+from mcbench.errors import ConfigError
+from mcbench.leaderboard import build_tables
+from mcbench.runner import run_benchmark
+from mcbench.store import Store
+from mcbench_plugins.attacks.pgd import PGD
+
+CPU = torch.device("cpu")
+
+EVASION_YAML = """\
+version: 1
+tracks:
+  evasion-path:
+    datasets: [{name: synthetic, num_classes: 4, image_size: 16, train_per_class: 64, test_per_class: 40}]
+    architectures: [{name: convnet, widths: [8, 16]}]
+    repairs: [{name: path, epochs: 2, batch_size: 32}]
+    connections: [linear, bezier]
+    budgets: [40]
+    seeds: [0]
+    adversarial: {endpoints: [B], attack: {name: pgd, eps: 0.03, step_size: 0.03, steps: 1}}
+    metrics:
+      - clean_accuracy
+      - {name: robust_accuracy, samples: 0, attack: {name: pgd, eps: 0.03, steps: 3}}
+      - {name: robust_accuracy, samples: 10, attack: {name: cw, eps: 0.5, search_steps: 2, steps: 10}}
+      - {name: adversarial_loss, samples: 40, attack: {name: pgd, eps: 0.03, steps: 3}}
+      - {name: input_hessian_eig, samples: 20}
+    split: {defender_pool: 60}
+    train: {epochs: 2, batch_size: 32, lr: 0.05}
+    evaluate: {grid: 3}
+"""
+
+
+def test_metrics_carry_their_attacks_and_are_labelled_apart(write_yaml, registry):
+    bench = load_benchmark(write_yaml(EVASION_YAML), registry)
+    cell = bench.cells[0]
+    keys = [m.key for m in cell.metrics]
+    assert keys == ["clean_accuracy", "robust_accuracy(attack=pgd)", "robust_accuracy(attack=cw)",
+                    "adversarial_loss", "input_hessian_eig"]
+    pgd = cell.metrics[1].instance.attack
+    assert isinstance(pgd, PGD) and pgd.steps == 3 and pgd.eps == 0.03
+    assert cell.adversarial.endpoints == ("B",) and cell.adversarial.attack.steps == 1
+    # only B's training depends on the inner attack
+    assert "adversarial" in cell.endpoint_identity("B")
+    assert "adversarial" not in cell.endpoint_identity("A")
+
+
+@pytest.mark.parametrize("old,new,key,message", [
+    ("{name: pgd, eps: 0.03, steps: 3}}", "{name: pgd, epss: 0.03, steps: 3}}",
+     "metrics[1].attack.epss", "unknown parameter 'epss'"),
+    ("{name: pgd, eps: 0.03, steps: 3}}", "{name: badnets}}",
+     "metrics[1].attack.name", "not a EvasionAttack; expected one of: cw, pgd"),
+    ("steps: 1}}", "steps: 0}}", "adversarial.attack", "steps must be at least 1"),
+    ("adversarial: {endpoints: [B], attack: {name: pgd, eps: 0.03, step_size: 0.03, steps: 1}}",
+     "adversarial: {endpoints: [C]}", "adversarial.endpoints", "must name A and/or B"),
+])
+def test_bad_nested_attacks_are_located(write_yaml, registry, old, new, key, message):
+    text = EVASION_YAML.replace(old, new, 1)
+    assert text != EVASION_YAML
+    with pytest.raises(ConfigError) as error:
+        load_benchmark(write_yaml(text), registry)
+    assert key in str(error.value) and message in str(error.value)
+    assert error.value.line is not None
+
+
+def test_adversarial_training_trains_on_the_attacks_worst_points():
+    seen = {}
+
+    class Spy(PGD):
+        def perturb(self, model, images, labels, **kwargs):
+            seen.update(goal=kwargs["goal"], training=model.training,
+                        grads=[p.requires_grad for p in model.parameters()])
+            return torch.zeros_like(images)  # a recognisable "adversarial" batch
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    x, y = torch.rand(5, 3, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+    loss = adversarial_training_loss(Spy())(model.train(), x, y, torch.Generator())
+    expected = nn.functional.cross_entropy(model(torch.zeros_like(x)), y)
+    assert loss.item() == pytest.approx(expected.item())
+    assert seen == {"goal": "loss", "training": True, "grads": [False, False]}
+    assert all(p.requires_grad for p in model.parameters())
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_evasion_track_end_to_end(write_yaml, registry, tmp_path):
+    path = write_yaml(EVASION_YAML)
+    results = tmp_path / "results"
+    summary = run_benchmark(load_benchmark(path, registry), Store(results), CPU, None,
+                            tmp_path / "cache", lambda *a: None)
+    assert not summary.failed and len(summary.ran) == 2
+    records = [json.loads(p.read_text()) for p in (results / "records").glob("*.json")]
+    for record in records:
+        for point in record["path"]:
+            # every evaluation image is attacked by pgd, and an attack never fixes a point
+            assert 0 <= point["robust_accuracy(attack=pgd)"] <= point["clean_accuracy"]
+            assert 0 <= point["robust_accuracy(attack=cw)"] <= 1
+            assert point["adversarial_loss"] > 0 and point["input_hessian_eig"] >= 0
+            assert point["notes"]["input_hessian_eig"]["method"] == "exact"
+    tables = build_tables(records)
+    barriers = tables["barriers"]
+    assert {"barrier:adversarial_loss_mean", "pearson_mean"} <= set(barriers.columns)
+    result = CliRunner().invoke(cli, ["leaderboard", str(results)])
+    assert result.exit_code == 0 and "Pearson" in result.output
+    assert "robust_accuracy(attack=cw) %" in result.output
