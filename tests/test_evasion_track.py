@@ -114,3 +114,38 @@ def test_evasion_track_end_to_end(write_yaml, registry, tmp_path):
     result = CliRunner().invoke(cli, ["leaderboard", str(results)])
     assert result.exit_code == 0 and "Pearson" in result.output
     assert "robust_accuracy(attack=cw) %" in result.output
+
+
+def test_a_curve_fitted_on_adversarial_loss_attacks_the_point_at_the_sampled_t():
+    from mcbench.data import ImageSet
+    from mcbench.kinds import RepairContext
+    from mcbench_plugins.connections.bezier import Bezier
+    from mcbench_plugins.repairs.path import PathRepair
+
+    calls = []
+
+    class Spy(PGD):
+        def perturb(self, model, images, labels, **kwargs):
+            # the network at the sampled t, weights detached from the bends
+            t = model.t
+            expected = model.curve.forward_with_weights(images, t)[0]
+            calls.append((float(t), torch.allclose(model(images), expected),
+                          model(images).requires_grad, kwargs["goal"]))
+            return super().perturb(model, images, labels, **kwargs)
+
+    def net():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+
+    data = ImageSet(torch.randint(0, 256, (16, 3, 2, 2), dtype=torch.uint8),
+                    torch.arange(16) % 3)
+    a, b = net(), net()
+    with torch.no_grad():
+        b[1].weight.add_(0.5)
+    ctx = RepairContext(endpoints=(a, b), build=net, bonafide=data, connection=Bezier(),
+                        num_classes=3, device=CPU, seed=0, augment=False)
+    clean = PathRepair(epochs=1, batch_size=8).fit(ctx)["interior"]
+    adversarial = PathRepair(epochs=1, batch_size=8, adversarial=Spy(steps=2)).fit(ctx)["interior"]
+    assert len(calls) == 2 and len({t for t, *_ in calls}) == 2
+    assert all(same and not grad and goal == "loss" for _, same, grad, goal in calls)
+    assert not torch.allclose(clean, adversarial)  # it trained on other points
