@@ -157,7 +157,18 @@ def run(file, profile, tracks, results, data_root, cache_dir, device, dry_run, f
         sys.exit(1)
 
 
-def _print_leaderboard(results, fmt, cell_ids=None, along_path=True):
+TITLES = {
+    "summary": "Leaderboard (at the reported t; endpoints: the two attacked models; "
+               "untampered: the same before a weight attack)",
+    "barriers": "Barriers along the path (largest shortfall from the straight interpolation "
+                "of the endpoints' values; Pearson r of adversarial loss and input-Hessian "
+                "eigenvalue along t)",
+    "tamper": "Weight attacks on the endpoints",
+    "path": "Along the path",
+}
+
+
+def _print_leaderboard(results, fmt, cell_ids=None, along_path=True, table=None):
     from mcbench.leaderboard import build_tables, load_records, metric_info, render
 
     records, failed = load_records(results)
@@ -167,24 +178,20 @@ def _print_leaderboard(results, fmt, cell_ids=None, along_path=True):
         failed = [r for r in failed if r["cell_id"] in wanted]
     tables = build_tables(records)
     info = metric_info(records)
-    if fmt == "md":
-        click.echo("\n## Leaderboard (at the reported t; endpoints: the two attacked models; "
-                   "untampered: the same before a weight attack)\n")
-    click.echo(render(tables["summary"], info, fmt))
-    if "barriers" in tables:
+    if table is not None:
+        names = [table]
+    elif fmt == "csv":  # one table per CSV file: the summary unless another is asked for
+        names = ["summary"]
+    else:
+        names = [n for n in ("summary", "barriers", "tamper") if n in tables]
+        names += ["path"] if along_path else []
+    for name in names:
+        if name not in tables:
+            raise click.UsageError(f"no {name!r} table: the records have no "
+                                   f"{'weight attacks' if name == 'tamper' else 'paths'}")
         if fmt == "md":
-            click.echo("## Barriers along the path (largest shortfall from the straight "
-                       "interpolation of the endpoints' values; Pearson r of adversarial loss "
-                       "and input-Hessian eigenvalue along t)\n")
-        click.echo(render(tables["barriers"], info, fmt))
-    if "tamper" in tables:
-        if fmt == "md":
-            click.echo("## Weight attacks on the endpoints\n")
-        click.echo(render(tables["tamper"], info, fmt))
-    if along_path:
-        if fmt == "md":
-            click.echo("## Along the path\n")
-        click.echo(render(tables["path"], info, fmt))
+            click.echo(f"\n## {TITLES[name]}\n")
+        click.echo(render(tables[name], info, fmt))
     for r in failed:
         click.echo(f"failed: {r['label']} [{r['cell_id']}]: {r['error']['type']}: "
                    f"{r['error']['message']}", err=True)
@@ -196,9 +203,11 @@ def _print_leaderboard(results, fmt, cell_ids=None, along_path=True):
               show_default=True)
 @click.option("--along-path/--no-along-path", default=True, show_default=True,
               help="also print the table of every t on the path")
-def leaderboard(results, fmt, along_path):
+@click.option("--table", type=click.Choice(list(TITLES)), default=None,
+              help="print only this table [default: all of them; csv: the summary]")
+def leaderboard(results, fmt, along_path, table):
     """Build leaderboard tables from the records under RESULTS."""
-    _print_leaderboard(results, fmt, along_path=along_path)
+    _print_leaderboard(results, fmt, along_path=along_path, table=table)
 
 
 @cli.command()

@@ -232,7 +232,11 @@ def render(table: pd.DataFrame, info: dict[str, dict], fmt: str) -> str:
         return "(no results)\n"
     if fmt == "csv":
         return table.to_csv(index=False)
-    shown = display(table, info) if "seeds" in table else table
+    if "seeds" in table:
+        shown = display(table, info)
+    else:  # a plain table (the weight attacks'): blanks where a figure does not apply
+        shown = table.astype(object).where(table.notna(), None)
     if fmt == "html":
-        return shown.to_html(index=False, border=0, classes="leaderboard")
-    return tabulate(shown, headers="keys", tablefmt="github", showindex=False) + "\n"
+        return shown.to_html(index=False, border=0, classes="leaderboard", na_rep="-")
+    return tabulate(shown, headers="keys", tablefmt="github", showindex=False,
+                    missingval="-", floatfmt=".4g") + "\n"
