@@ -4,6 +4,7 @@ images the model classifies correctly keep their labels."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -80,6 +81,7 @@ class GradientDescentAttack(TargetedTamper):
         tap = LayerTap.capture(model, layer, images, ctx.device)
         optimizer = torch.optim.Adam(params.values(), lr=self.lr)
         steps, flipped = 0, 0.0
+        started = time.perf_counter()
         try:
             while True:
                 logits = tap.logits(params) if tap.direct else self._logits(model, images, ctx)
@@ -95,13 +97,15 @@ class GradientDescentAttack(TargetedTamper):
         finally:
             for p, flag in saved_flags.items():
                 p.requires_grad_(flag)
+        loop_seconds = time.perf_counter() - started
         with torch.no_grad():
             logits = self._logits(model, images, ctx)
         kept = logits[~is_target].argmax(1) == labels[~is_target]
         return {"layer": name, "steps": steps, "targets_flipped": flipped,
                 "reached_success": flipped >= self.success,
                 "keep_set": len(keep), "keep_set_accuracy": _fraction(kept),
-                "tap": "layer only" if tap.direct else "full network"}
+                "tap": "layer only" if tap.direct else "full network",
+                "seconds_per_step": loop_seconds / max(steps, 1)}
 
     def _logits(self, model: nn.Module, images: torch.Tensor, ctx: TamperContext):
         parts = [model(as_batch(images[i:i + ctx.batch_size].to(ctx.device)))
