@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import mcbench
-from mcbench.adversarial import adversarial_logits, first
-from mcbench.kinds import EvasionAttack, MetricContext, MetricPlugin
-from mcbench_plugins.attacks.pgd import PGD
+from mcbench.kinds import MetricContext
+from mcbench_plugins.metrics.attacked import AttackedMetric
 
 
 @dataclass(frozen=True)
-class RobustAccuracy(MetricPlugin):
+class RobustAccuracy(AttackedMetric):
     """Accuracy on evaluation images attacked one by one (worst case per point)."""
 
     name: ClassVar[str] = "robust_accuracy"
     percent: ClassVar[bool] = True
     higher_is_better: ClassVar[bool | None] = True
-    attack: EvasionAttack = field(default_factory=PGD, metadata={
-        "help": "the evasion attack, e.g. {name: pgd, eps: 0.0314, steps: 10} or "
-                "{name: cw, eps: 0.5}"})
-    samples: int = field(default=1000, metadata={
-        "help": "the first this many evaluation images are attacked (0: all)"})
-    seed: int = field(default=0, metadata={"help": "seed of the attack's random starts"})
-    batch_size: int = field(default=250, metadata={"help": "images attacked at once"})
-
-    def __post_init__(self):
-        if self.samples < 0:
-            raise ValueError(f"samples must be >= 0, got {self.samples}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
 
     def compute(self, ctx: MetricContext) -> float:
-        logits, labels = adversarial_logits(ctx.model, first(ctx.clean, self.samples),
-                                            self.attack, "misclassify", ctx.device,
-                                            self.batch_size, self.seed)
+        logits, labels = self.attacked(ctx, "misclassify")
         return (logits.argmax(1) == labels).double().mean().item()
 
 
