@@ -10,22 +10,19 @@ from torch import nn
 
 from mcbench.data import ImageSet, as_batch
 from mcbench.kinds import EvasionAttack, Goal
+from mcbench.training import requires_grad_only
 
 
 @contextmanager
 def frozen(model: nn.Module):
     """The model in eval mode with no parameter recording gradients (an input attack then
     differentiates through the network only for the input); restored afterwards."""
-    flags = [(p, p.requires_grad) for p in model.parameters()]
     was_training = model.training
     model.eval()
-    for p, _ in flags:
-        p.requires_grad_(False)
     try:
-        yield model
+        with requires_grad_only(model):
+            yield model
     finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
         model.train(was_training)
 
 
@@ -62,14 +59,8 @@ def adversarial_training_loss(attack: EvasionAttack):
 
     def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
              generator: torch.Generator) -> torch.Tensor:
-        flags = [(p, p.requires_grad) for p in model.parameters()]
-        for p, _ in flags:
-            p.requires_grad_(False)
-        try:
+        with requires_grad_only(model):
             adversarial = attack.perturb(model, x, y, goal="loss", generator=generator)
-        finally:
-            for p, flag in flags:
-                p.requires_grad_(flag)
         return F.cross_entropy(model(adversarial.detach()), y)
 
     return loss

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mcbench.training import requires_grad_only
+
 PIECEWISE_LINEAR: tuple[type[nn.Module], ...] = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Hardtanh,
     nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d,
@@ -85,16 +87,11 @@ def input_autograd(model: nn.Module):
     parameters not requiring gradients (so that backward passes reach the input only).
     Restored on exit."""
     training = [(m, m.training) for m in model.modules()]
-    params = [(p, p.requires_grad) for p in model.parameters()]
     try:
         model.eval()
-        for p, _ in params:
-            p.requires_grad_(False)
-        with torch.inference_mode(False), torch.enable_grad():
+        with requires_grad_only(model), torch.inference_mode(False), torch.enable_grad():
             yield
     finally:
-        for p, flag in params:
-            p.requires_grad_(flag)
         for m, flag in training:
             m.training = flag
 

@@ -53,10 +53,18 @@ def metric_info(records: list[dict]) -> dict[str, dict]:
     return info
 
 
-def frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+LABELLED = ("dataset", "architecture", "attack", "repair", "connection")
+
+
+def plugin_labels(records: list[dict]) -> dict[str, dict[str, str]]:
+    """{field: {cell_id: label}} for every plugin field a table row names."""
+    return {f: _labels(records, f) for f in LABELLED}
+
+
+def frames(records: list[dict], labels: dict | None = None
+           ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per record at its reported t, one row per record and t along the path)."""
-    labels = {f: _labels(records, f) for f in ("dataset", "architecture", "attack", "repair",
-                                                "connection")}
+    labels = labels or plugin_labels(records)
     reported, along = [], []
     for r in records:
         key = {"track": r["config"]["track"],
@@ -109,17 +117,18 @@ def build_tables(records: list[dict]) -> dict[str, pd.DataFrame]:
     "path": along t} - numeric columns ``<metric>_mean`` / ``_std``."""
     if not records:
         return {"summary": pd.DataFrame(), "path": pd.DataFrame()}
-    reported, along = frames(records)
+    labels = plugin_labels(records)
+    reported, along = frames(records, labels)
     metrics = _metrics_in(along, records)
     endpoint_cols = [f"{field}:{m}" for field in ("untampered", "endpoints") for m in metrics
                      if f"{field}:{m}" in reported and reported[f"{field}:{m}"].notna().any()]
     summary = summarize(reported, GROUP + ["t"], metrics + endpoint_cols)
     path = summarize(along, GROUP + ["t"], metrics)
     tables = {"summary": summary, "path": path}
-    barriers = barrier_table(records, metrics)
+    barriers = barrier_table(records, metrics, labels)
     if not barriers.empty:
         tables["barriers"] = barriers
-    tampering = tamper_table(records)
+    tampering = tamper_table(records, labels)
     if not tampering.empty:
         tables["tamper"] = tampering
     return tables
@@ -138,12 +147,10 @@ def barrier(t: list[float], values: list[float], higher_is_better: bool) -> floa
 CORRELATED = ("adversarial_loss", "input_hessian_eig")
 
 
-def barrier_table(records: list[dict], metrics: list[str]) -> pd.DataFrame:
+def barrier_table(records: list[dict], metrics: list[str], labels: dict) -> pd.DataFrame:
     """Per path (mean ± std over seeds): each metric's barrier height, and the Pearson
     correlation along t between adversarial loss and the input-Hessian eigenvalue."""
     info = metric_info(records)
-    labels = {f: _labels(records, f) for f in ("dataset", "architecture", "attack", "repair",
-                                                "connection")}
     rows = []
     for r in records:
         points = [p for p in r["path"] if p["t"] is not None]
@@ -177,10 +184,9 @@ TAMPER_FIGURES = ("targets_flipped", "keep_set_accuracy", "steps", "raise", "fli
                   "accuracy_after")
 
 
-def tamper_table(records: list[dict]) -> pd.DataFrame:
+def tamper_table(records: list[dict], labels: dict) -> pd.DataFrame:
     """One row per tampered endpoint (shared by every cell built on it): what the weight
     attack changed (L0 / L2 / L-inf over all weights), its own figures and its run time."""
-    labels = {f: _labels(records, f) for f in ("dataset", "architecture", "attack")}
     rows, seen = [], set()
     for r in records:
         for role, report in (r.get("tamper") or {}).items():
@@ -190,7 +196,8 @@ def tamper_table(records: list[dict]) -> pd.DataFrame:
             seen.add(key)
             size = report.get("size", {})
             rows.append({"track": r["config"]["track"],
-                         **{f: labels[f][r["cell_id"]] for f in labels},
+                         **{f: labels[f][r["cell_id"]] for f in
+                            ("dataset", "architecture", "attack")},
                          "seed": r["config"]["seed"], "endpoint": role,
                          "L0": size.get("l0"), "L2": size.get("l2"), "Linf": size.get("linf"),
                          **{k: report[k] for k in TAMPER_FIGURES if k in report},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ClassVar, Literal
@@ -60,6 +61,23 @@ def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
     if alpha <= 0.9:
         return 1.0 - (alpha - 0.5) / 0.4 * 0.99
     return 0.01
+
+
+@contextmanager
+def requires_grad_only(model: nn.Module, params=()):
+    """Within: of ``model``'s parameters only ``params`` record gradients (none by default),
+    so a backward pass does no work for the others; every flag is restored on exit."""
+    keep = {id(p) for p in params}
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(id(p) in keep)
+        for p in params:  # parameters outside the model, too
+            p.requires_grad_(True)
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
 
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]

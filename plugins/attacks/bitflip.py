@@ -19,6 +19,7 @@ from torch import nn
 import mcbench
 from mcbench.data import as_batch
 from mcbench.kinds import TamperAttack, TamperContext, parameter_layers
+from mcbench.training import requires_grad_only
 
 STRATEGIES = ("progressive", "random")
 LEVELS = 127
@@ -180,22 +181,14 @@ class _Search:
 
     def gradients(self) -> list[torch.Tensor]:
         """d(mean cross-entropy)/d(weight) for every attacked layer."""
-        flags = [w.requires_grad for w in self.weights]
         grads = [torch.zeros_like(w) for w in self.weights]
-        try:
-            for w in self.weights:
-                w.requires_grad_(True)
-            with torch.enable_grad():
-                for x, y in self.chunks:
-                    loss = F.cross_entropy(self.model(x).float(), y,
-                                           reduction="sum") / self.count
-                    parts = torch.autograd.grad(loss, self.weights, allow_unused=True)
-                    for g, part in zip(grads, parts):
-                        if part is not None:
-                            g += part
-        finally:
-            for w, flag in zip(self.weights, flags):
-                w.requires_grad_(flag)
+        with requires_grad_only(self.model, self.weights), torch.enable_grad():
+            for x, y in self.chunks:
+                loss = F.cross_entropy(self.model(x).float(), y, reduction="sum") / self.count
+                parts = torch.autograd.grad(loss, self.weights, allow_unused=True)
+                for g, part in zip(grads, parts):
+                    if part is not None:
+                        g += part
         return grads
 
     def write(self, layer: int, index: int, code: int) -> None:

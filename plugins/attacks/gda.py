@@ -15,6 +15,7 @@ import mcbench
 from mcbench.data import as_batch
 from mcbench.kinds import TamperContext, TargetedTamper, find_layer
 from mcbench.tampering import LayerTap, correctly_classified, margin
+from mcbench.training import requires_grad_only
 
 
 @dataclass(frozen=True)
@@ -73,16 +74,11 @@ class GradientDescentAttack(TargetedTamper):
         is_target = (torch.arange(len(labels)) < len(injection)).to(ctx.device)
 
         params = dict(layer.named_parameters(recurse=False))
-        saved_flags = {p: p.requires_grad for p in model.parameters()}
-        for p in model.parameters():
-            p.requires_grad_(False)
-        for p in params.values():
-            p.requires_grad_(True)
-        tap = LayerTap.capture(model, layer, images, ctx.device)
-        optimizer = torch.optim.Adam(params.values(), lr=self.lr)
-        steps, flipped = 0, 0.0
-        started = time.perf_counter()
-        try:
+        with requires_grad_only(model, params.values()):
+            tap = LayerTap.capture(model, layer, images, ctx.device)
+            optimizer = torch.optim.Adam(params.values(), lr=self.lr)
+            steps, flipped = 0, 0.0
+            started = time.perf_counter()
             while True:
                 logits = tap.logits(params) if tap.direct else self._logits(model, images, ctx)
                 if steps == 0:
@@ -94,9 +90,6 @@ class GradientDescentAttack(TargetedTamper):
                 self.loss(logits, labels, is_target, need).backward()
                 optimizer.step()
                 steps += 1
-        finally:
-            for p, flag in saved_flags.items():
-                p.requires_grad_(flag)
         loop_seconds = time.perf_counter() - started
         with torch.no_grad():
             logits = self._logits(model, images, ctx)
