@@ -197,7 +197,22 @@ def _print_leaderboard(results, fmt, cell_ids=None, along_path=True, table=None)
                    f"{r['error']['message']}", err=True)
 
 
-@cli.command()
+class DefaultToShow(click.Group):
+    """``mcbench leaderboard RESULTS`` is short for ``mcbench leaderboard show RESULTS``."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=DefaultToShow)
+def leaderboard():
+    """Leaderboard tables from records: show, compare with a published table, verify a
+    published row, build the HTML page."""
+
+
+@leaderboard.command("show")
 @click.argument("results", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "html"]), default="md",
               show_default=True)
@@ -205,9 +220,173 @@ def _print_leaderboard(results, fmt, cell_ids=None, along_path=True, table=None)
               help="also print the table of every t on the path")
 @click.option("--table", type=click.Choice(list(TITLES)), default=None,
               help="print only this table [default: all of them; csv: the summary]")
-def leaderboard(results, fmt, along_path, table):
+def leaderboard_show(results, fmt, along_path, table):
     """Build leaderboard tables from the records under RESULTS."""
     _print_leaderboard(results, fmt, along_path=along_path, table=table)
+
+
+@leaderboard.command("compare")
+@click.argument("results", type=click.Path(file_okay=False))
+@click.argument("published", type=click.Path(file_okay=False))
+@click.option("--by", default=None,
+              help="metric that orders the rows [default: the first metric of the records]")
+@click.option("--skip-mismatched", is_flag=True,
+              help="compare the rows that match the published protocol and list the others "
+                   "(default: refuse when any row does not match)")
+@click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md",
+              show_default=True)
+def leaderboard_compare(results, published, by, skip_mismatched, fmt):
+    """Rank your rows in RESULTS among the published rows in PUBLISHED (a folder of
+    leaderboards/), after checking that both follow the same protocol: dataset, endpoints'
+    training, attack settings, budget, data split and t rule. Each metric shows its value
+    and, in parentheses, its rank in the protocol group (1 = best)."""
+    from tabulate import tabulate
+
+    from mcbench.compare import compare, ranking_tables
+    from mcbench.leaderboard import load_records, metric_info
+
+    yours, _ = load_records(results)
+    theirs, _ = load_records(published)
+    try:
+        result = compare(yours, theirs)
+    except ValueError as e:
+        fail(str(e))
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    if result.mismatches:
+        listing = "\n".join(f"  {m}" for m in result.mismatches)
+        if result.table.empty or not skip_mismatched:
+            fail(f"{len(result.mismatches)} of your {len(yours)} rows do not follow the "
+                 f"protocol of {published}; they cannot be ranked against it:\n{listing}"
+                 + ("" if result.table.empty else
+                    "\n(--skip-mismatched ranks the rows that do match)"))
+        click.echo(f"not compared ({len(result.mismatches)} rows, protocol differs):\n"
+                   f"{listing}", err=True)
+    info = metric_info(yours + theirs)
+    try:
+        tables = ranking_tables(result, by or result.metrics[0], info)
+    except ValueError as e:
+        fail(str(e))
+    for heading, table in tables:
+        if fmt == "csv":
+            click.echo(table.assign(group=heading).to_csv(index=False), nl=False)
+            continue
+        click.echo(f"\n## {heading}\n")
+        click.echo(tabulate(table, headers="keys", tablefmt="github", showindex=False))
+
+
+@leaderboard.command("verify")
+@click.argument("published", type=click.Path(file_okay=False))
+@click.argument("rows", nargs=-1, required=True)
+@click.option("--results", default="verify-results", show_default=True,
+              type=click.Path(file_okay=False),
+              help="where the re-run's artifacts and records go")
+@click.option("--points", default=0.02, show_default=True, type=float,
+              help="tolerance for percentage metrics, as a fraction (0.02 = 2 points)")
+@click.option("--relative", default=0.05, show_default=True, type=float,
+              help="tolerance for the other metrics, relative to the published value")
+@click.option("--data-root", default=None, envvar="MCBENCH_DATA", type=click.Path(),
+              help="where datasets are read from [default: $MCBENCH_DATA or the cache dir]")
+@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
+              help="decoded datasets [default: $MCBENCH_CACHE or the user cache dir]")
+@click.option("--device", default="auto", show_default=True,
+              help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
+def leaderboard_verify(published, rows, results, points, relative, data_root, cache_dir,
+                       device):
+    """Re-run published rows from their recorded configuration and check that every number
+    (each t on the path, the endpoints' scores) reproduces within the tolerance. ROWS are
+    cell ids (or their first characters, the names of the files in PUBLISHED/records) or
+    text found in the records' labels, e.g. "bezier n=2500". Exit code 1 when a value does
+    not reproduce."""
+    from mcbench.leaderboard import load_records
+    from mcbench.verify import Tolerance, write_benchmark
+
+    records, _ = load_records(published)
+    chosen = [r for r in records
+              if any(r["cell_id"].startswith(q) or q in r.get("label", "") for q in rows)]
+    if not chosen:
+        listing = "\n".join(f"  {r['cell_id']}  {r.get('label', '')}" for r in records)
+        fail(f"{published}: no record matches {' '.join(rows)!r}; the records are:\n{listing}")
+    tolerance = Tolerance(points=points, relative=relative)
+    from mcbench.allocator import keep_freed_memory
+    from mcbench.progress import progress_factory, setup_logging
+    from mcbench.runner import resolve_device, run_benchmark
+    from mcbench.store import Store
+    from mcbench.verify import check_same_cell, reproduction
+
+    keep_freed_memory()
+    try:
+        torch_device = resolve_device(device)
+    except ValueError as e:
+        fail(str(e))
+    setup_logging(Path(results) / "mcbench.log")
+    store = Store(results)
+    failures = 0
+    for record in chosen:
+        file = write_benchmark(record, Path(results) / "benchmarks" / f"{record['cell_id']}.yaml")
+        bench = _load(file, None, ())
+        check_same_cell(bench.cells[0], record, str(file))
+        again = store.load_record(record["cell_id"])
+        if again and again["status"] == "ok":
+            click.echo(f"{record['label']}: reusing the re-run already in {results} "
+                       f"({again['provenance']['date']}, {again['provenance']['device']})")
+        else:
+            run_benchmark(bench, store, torch_device, Path(data_root) if data_root else None,
+                          Path(cache_dir) if cache_dir else default_cache_dir(),
+                          progress_factory())
+            again = store.load_record(record["cell_id"])
+        if again["status"] != "ok":
+            failures += 1
+            click.echo(f"{record['label']}: the re-run failed: {again['error']['type']}: "
+                       f"{again['error']['message']}")
+            continue
+        table = reproduction(record, again, tolerance)
+        bad = table[~table.ok]
+        failures += bool(len(bad))
+        verdict = "reproduces" if bad.empty else "DOES NOT reproduce"
+        click.echo(f"\n{record['label']} [{record['cell_id']}]: {verdict}: "
+                   f"{int(table.ok.sum())}/{len(table)} values within {tolerance} "
+                   f"(published on {record['provenance']['device']}, "
+                   f"re-run on {again['provenance']['device']})")
+        shown = table if not bad.empty else table.head(0)
+        if not shown.empty:
+            from tabulate import tabulate
+
+            click.echo(tabulate(shown, headers="keys", tablefmt="github", showindex=False,
+                                floatfmt=".4g"))
+        click.echo(f"largest difference: {table.difference.max():.4g} "
+                   f"({table.loc[table.difference.idxmax(), 'metric']} at "
+                   f"{table.loc[table.difference.idxmax(), 'where']})")
+    sys.exit(1 if failures else 0)
+
+
+@leaderboard.command("site")
+@click.argument("published", type=click.Path(file_okay=False), default="leaderboards")
+@click.option("--out", "-o", default="site", show_default=True, type=click.Path(file_okay=False),
+              help="folder the page (index.html) and its images are written to")
+def leaderboard_site(published, out):
+    """Build a static HTML page of every published table under PUBLISHED."""
+    from mcbench.site import build_site
+
+    page = build_site(Path(published), Path(out))
+    click.echo(f"wrote {page}")
+
+
+@cli.command()
+@click.argument("results", type=click.Path(file_okay=False))
+@click.option("--out", "-o", default=None, type=click.Path(file_okay=False),
+              help="where the figures go [default: RESULTS/plots]")
+def plot(results, out):
+    """Draw each path's metrics along t (per connection, with the single-model baselines
+    as reference lines) and each metric against the bonafide budget, as PNG and SVG."""
+    from mcbench.plots import write_plots
+
+    try:
+        written = write_plots(results, Path(out) if out else Path(results) / "plots")
+    except ValueError as e:
+        fail(str(e))
+    for path in written:
+        click.echo(str(path))
 
 
 @cli.command()

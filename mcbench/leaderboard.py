@@ -223,6 +223,7 @@ def _fmt(mean, std, seeds: int, percent: bool) -> str:
 def display(table: pd.DataFrame, info: dict[str, dict]) -> pd.DataFrame:
     """Merge each mean/std pair into one 'mean ± std' text column."""
     out = table[[c for c in table.columns if not c.endswith(("_mean", "_std"))]].copy()
+    out = out.astype(object).where(out.notna(), None)  # e.g. no t for a single-model repair
     for col in table.columns:
         if col.endswith("_mean"):
             name = col[:-5]

@@ -1,0 +1,108 @@
+"""`mcbench leaderboard verify`: a published row re-run from its record reproduces; a
+changed number, a changed plugin or an unknown row is reported."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from mcbench.cli import cli
+from mcbench.config import load_benchmark
+from mcbench.verify import Tolerance, benchmark_document, reproduction, write_benchmark
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """A 'published' folder: the tiny synthetic benchmark run once, records and all."""
+    from tests.conftest import TINY
+
+    folder = tmp_path_factory.mktemp("published")
+    bench = folder / "bench.yaml"
+    bench.write_text(TINY)
+    result = CliRunner().invoke(cli, ["run", str(bench), "--results", str(folder),
+                                      "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def records_of(folder):
+    return {json.loads(p.read_text())["label"]: json.loads(p.read_text())
+            for p in (folder / "records").glob("*.json")}
+
+
+def test_the_rebuilt_benchmark_has_exactly_the_recorded_cell(published, registry, tmp_path):
+    for record in records_of(published).values():
+        file = write_benchmark(record, tmp_path / f"{record['cell_id']}.yaml")
+        [cell] = load_benchmark(file, registry).cells
+        assert cell.cell_id == record["cell_id"]
+        assert cell.config() == record["config"]
+
+
+def test_a_rerun_reproduces_and_a_changed_number_does_not(published, tmp_path):
+    rerun = tmp_path / "rerun"
+    args = ["leaderboard", "verify", str(published), "bezier", "--results", str(rerun),
+            "--device", "cpu"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "reproduces" in result.output and "DOES NOT" not in result.output
+    # nothing was reused from the published folder: the re-run trained its own endpoints
+    assert list((rerun / "artifacts" / "endpoint").glob("*.safetensors"))
+
+    [(label, record)] = [(k, v) for k, v in records_of(published).items() if "bezier" in k]
+    again = json.loads((rerun / "records" / f"{record['cell_id']}.json").read_text())
+    table = reproduction(record, again, Tolerance())
+    assert table.ok.all() and len(table) == 3 * 3 + 2 * 3  # 3 points x 3 metrics, 2 endpoints
+    assert set(table["where"]) == {"t=0", "t=0.5", "t=1", "endpoints A", "endpoints B"}
+
+    record["path"][1]["clean_accuracy"] += 0.05  # 5 points off: beyond the 2-point tolerance
+    record["path"][1]["loss"] *= 1.04            # 4% off: within the 5% tolerance
+    (published / "records" / f"{record['cell_id']}.json").write_text(json.dumps(record))
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "DOES NOT reproduce: 14/15 values" in result.output
+    assert "reusing the re-run already in" in result.output
+
+
+def test_tolerance_in_points_and_relative():
+    tol = Tolerance(points=0.02, relative=0.05)
+    assert tol.allows(0.5, 0.519, percent=True)[1] and not tol.allows(0.5, 0.521, True)[1]
+    assert tol.allows(2.0, 2.099, percent=False)[1] and not tol.allows(2.0, 2.11, False)[1]
+
+
+def test_a_record_from_other_plugin_settings_is_refused(published, tmp_path):
+    record = next(iter(records_of(published).values()))
+    # a record written by another version of the repair plugin: its cell id differs
+    record["config"]["repair"]["version"] = "mcbench==9.9"
+    record["cell_id"] = "0123456789abcdef"
+    folder = tmp_path / "edited"
+    (folder / "records").mkdir(parents=True)
+    (folder / "records" / f"{record['cell_id']}.json").write_text(json.dumps(record))
+    result = CliRunner().invoke(cli, ["leaderboard", "verify", str(folder), record["cell_id"],
+                                      "--results", str(tmp_path / "r"), "--device", "cpu"])
+    assert result.exit_code == 2
+    assert "builds a different cell" in result.output and "mcbench==9.9" in result.output
+
+
+def test_an_edited_configuration_is_caught_by_its_cell_id(published, tmp_path):
+    record = next(iter(records_of(published).values()))
+    record["config"]["budget"] = 30
+    folder = tmp_path / "edited"
+    (folder / "records").mkdir(parents=True)
+    (folder / "records" / f"{record['cell_id']}.json").write_text(json.dumps(record))
+    result = CliRunner().invoke(cli, ["leaderboard", "verify", str(folder), record["cell_id"],
+                                      "--results", str(tmp_path / "r"), "--device", "cpu"])
+    assert result.exit_code == 2 and "does not belong to it" in result.output
+
+
+def test_unknown_row_lists_the_records(published, tmp_path):
+    result = CliRunner().invoke(cli, ["leaderboard", "verify", str(published), "polychain",
+                                      "--results", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "no record matches" in result.output
+    assert "bezier" in result.output
+
+
+def test_benchmark_document_names_each_plugin_with_its_parameters(published):
+    record = next(iter(records_of(published).values()))
+    track = benchmark_document(record)["tracks"]["backdoor-repair"]
+    assert track["attacks"] == [{"name": "badnets", **record["config"]["attack"]["params"]}]
+    assert track["budgets"] == [40] and track["seeds"] == [0]
