@@ -245,6 +245,7 @@ def render(table: pd.DataFrame, info: dict[str, dict], fmt: str) -> str:
     else:  # a plain table (the weight attacks'): blanks where a figure does not apply
         shown = table.astype(object).where(table.notna(), None)
     if fmt == "html":
+        shown = shown.astype(object).where(shown.notna(), "-")
         return shown.to_html(index=False, border=0, classes="leaderboard", na_rep="-")
     return tabulate(shown, headers="keys", tablefmt="github", showindex=False,
                     missingval="-", floatfmt=".4g") + "\n"

@@ -4,6 +4,7 @@ resources. Every text taken from a file is escaped."""
 from __future__ import annotations
 
 import html
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -57,7 +58,7 @@ def _readme(folder: Path) -> tuple[str, str]:
         return "", ""
     text = path.read_text()
     title = text.splitlines()[0].lstrip("#").strip() if text.startswith("#") else ""
-    return title, _markdown(text)
+    return title, _relative_to(folder.name, _markdown(text))
 
 
 def _provenance(records: list[dict], failed: list[dict]) -> str:
@@ -80,23 +81,37 @@ def _table(name: str, table, info) -> str:
             f'<div class="table" data-table="{name}">\n{render(table, info, "html")}</div>')
 
 
-def _plots(folder: Path, out: Path) -> str:
+def _copy_files(folder: Path, out: Path) -> None:
+    """The folder's tables, records and plots beside the page, so that its links work."""
+    target = out / folder.name
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("table.md", "table.csv", "README.md"):
+        if (folder / name).is_file():
+            shutil.copy2(folder / name, target / name)
+    for sub in ("records", "plots"):
+        if (folder / sub).is_dir():
+            shutil.copytree(folder / sub, target / sub, dirs_exist_ok=True)
+
+
+def _plots(folder: Path) -> str:
     pngs = sorted((folder / "plots").glob("*.png"))
     if not pngs:
         return ""
-    target = out / folder.name
-    target.mkdir(parents=True, exist_ok=True)
     figures = []
     for png in pngs:
-        shutil.copy2(png, target / png.name)
-        src = html.escape(quote(f"{folder.name}/{png.name}"))
+        src = html.escape(quote(f"{folder.name}/plots/{png.name}"))
         figure = f'<img src="{src}" alt="{html.escape(png.stem)}">'
-        svg = png.with_suffix(".svg")
-        if svg.is_file():
-            shutil.copy2(svg, target / svg.name)
-            figure += f'<br><a href="{html.escape(quote(f"{folder.name}/{svg.name}"))}">SVG</a>'
+        if png.with_suffix(".svg").is_file():
+            svg = html.escape(quote(f"{folder.name}/plots/{png.stem}.svg"))
+            figure += f'<br><a href="{svg}">SVG</a>'
         figures.append(f"<figure>{figure}</figure>")
     return "<h3>Plots</h3>\n" + "\n".join(figures)
+
+
+def _relative_to(folder: str, page: str) -> str:
+    """Links of a folder's README, made relative to the page (raw HTML is off, so every
+    href comes from a Markdown link)."""
+    return re.sub(r'(href|src)="(?![a-z][a-z0-9+.-]*:|#|/)', rf'\1="{quote(folder)}/', page)
 
 
 def _section(folder: Path, out: Path) -> str:
@@ -112,7 +127,8 @@ def _section(folder: Path, out: Path) -> str:
     if "path" in tables:
         parts.append(f"<details><summary>{html.escape(TITLES['path'])}</summary>\n"
                      f"{_table('path', tables['path'], info)}\n</details>")
-    parts += [_plots(folder, out), "</section>"]
+    _copy_files(folder, out)
+    parts += [_plots(folder), "</section>"]
     return "\n".join(p for p in parts if p)
 
 

@@ -108,7 +108,9 @@ def boards(tmp_path):
         for r in rows:
             (root / folder / "records" / f"{r['cell_id']}.json").write_text(json.dumps(r))
     (root / "b-table" / "README.md").write_text(
-        "# B table\n\nMade with <script>alert('x')</script> & care.\n\n- a list item\n")
+        "# B table\n\nMade with <script>alert('x')</script> & care.\n\n- a list item\n\n"
+        "See [the table](table.md) and [elsewhere](https://example.org/x).\n")
+    (root / "b-table" / "table.md").write_text("| a |\n|---|\n| 1 |\n")
     (root / "b-table" / "plots").mkdir()
     (root / "b-table" / "plots" / "acc.png").write_bytes(b"\x89PNG fake")
     (root / "b-table" / "plots" / "acc.svg").write_text("<svg/>")
@@ -132,9 +134,14 @@ def test_page_from_records(boards, tmp_path):
                                                                           ("linear", "10.0")]
     assert "1 records · commit abcdef0 · device cpu (test) · dates 2026-01-02" in text
     # the plot is copied next to the page, with its SVG linked
-    assert (tmp_path / "site" / "b-table" / "acc.png").read_bytes() == b"\x89PNG fake"
-    assert (tmp_path / "site" / "b-table" / "acc.svg").is_file()
-    assert '<img src="b-table/acc.png"' in text and 'href="b-table/acc.svg"' in text
+    assert (tmp_path / "site" / "b-table" / "plots" / "acc.png").read_bytes() == b"\x89PNG fake"
+    assert (tmp_path / "site" / "b-table" / "plots" / "acc.svg").is_file()
+    assert '<img src="b-table/plots/acc.png"' in text
+    assert 'href="b-table/plots/acc.svg"' in text
+    # the README's relative links point into the copied folder; absolute ones are kept
+    assert 'href="b-table/table.md"' in text
+    assert (tmp_path / "site" / "b-table" / "table.md").is_file()
+    assert 'href="https://example.org/x"' in text
 
 
 def expected_clean_accuracy(folder: Path, repair: str, connection: str, budget: int) -> str:
