@@ -137,11 +137,8 @@ def compare(yours: list[dict], published: list[dict]) -> Comparison:
                      "by the copy alone (e.g. JPEG-compressed images)")
     if not ok:
         return Comparison(pd.DataFrame(), [], mismatches, notes)
-    groups = {tuple(r["config"][k] if k in ("track", "budget") else _key(r["config"][k])
-                    for k in GROUP) for r in ok}
-    peers = [r for r in published
-             if tuple(r["config"][k] if k in ("track", "budget") else _key(r["config"][k])
-                      for k in GROUP) in groups]
+    groups = {_group(r) for r in ok}
+    peers = [r for r in published if _group(r) in groups]
     records = [{**r, "_source": "yours"} for r in ok] + \
               [{**r, "_source": "published"} for r in peers]
     # a record id may appear on both sides (you re-ran a published cell): keep them apart
@@ -161,6 +158,10 @@ def compare(yours: list[dict], published: list[dict]) -> Comparison:
         table[f"rank:{m}"] = (table.groupby(GROUP, dropna=False)[m]
                               .rank(method="min", ascending=not better_high).astype("Int64"))
     return Comparison(table, ranked, mismatches, notes)
+
+
+def _group(record: dict) -> str:
+    return _key({k: _plugin(record["config"][k]) for k in GROUP})
 
 
 def _metric_order(records: list[dict]) -> list[str]:

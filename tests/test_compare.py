@@ -78,6 +78,14 @@ def test_ranks_against_a_hand_count():
     assert shown["clean_accuracy %"].iloc[0] == "82.0 (2)"
 
 
+def test_plugin_versions_are_provenance_not_protocol():
+    mine = record("m0", "mine", 0.81, 0.02)
+    for field in ("dataset", "architecture", "attack"):
+        mine["config"][field]["version"] = "mcbench==0.2.0"
+    result = compare([mine], PUBLISHED)
+    assert not result.mismatches and len(result.table) == 4
+
+
 def test_ties_share_the_better_rank():
     result = compare([record("m0", "mine", 0.80, 0.5)], PUBLISHED)
     table = result.table.set_index("repair")
