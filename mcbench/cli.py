@@ -209,7 +209,8 @@ class DefaultToShow(click.Group):
 @cli.group(cls=DefaultToShow)
 def leaderboard():
     """Leaderboard tables from records: show, compare with a published table, verify a
-    published row, build the HTML page."""
+    published row, build the HTML page. `mcbench leaderboard RESULTS` is short for
+    `mcbench leaderboard show RESULTS`."""
 
 
 @leaderboard.command("show")
