@@ -87,6 +87,34 @@ profile_option = click.option("--profile", default=None,
 track_option = click.option("--track", "tracks", multiple=True, help="run only this track")
 
 
+def data_options(command):
+    """--data-root, --cache-dir and --device, shared by the commands that compute."""
+    for option in reversed([
+        click.option("--data-root", default=None, envvar="MCBENCH_DATA", type=click.Path(),
+                     help="where datasets are read from [default: $MCBENCH_DATA or the cache dir]"),
+        click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
+                     help="decoded datasets [default: $MCBENCH_CACHE or the user cache dir]"),
+        click.option("--device", default="auto", show_default=True,
+                     help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N")]):
+        command = option(command)
+    return command
+
+
+def _start_computing(results, device):
+    """The torch device to use, with logging to RESULTS/mcbench.log set up."""
+    from mcbench.allocator import keep_freed_memory
+    from mcbench.progress import setup_logging
+    from mcbench.runner import resolve_device
+
+    keep_freed_memory()
+    try:
+        torch_device = resolve_device(device)
+    except ValueError as e:
+        fail(str(e))
+    setup_logging(Path(results) / "mcbench.log")
+    return torch_device
+
+
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @profile_option
@@ -103,12 +131,7 @@ def validate(file, profile, tracks):
 @track_option
 @click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
               help="where artifacts and records are stored")
-@click.option("--data-root", default=None, envvar="MCBENCH_DATA", type=click.Path(),
-              help="where datasets are read from [default: $MCBENCH_DATA or the cache dir]")
-@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
-              help="decoded datasets [default: $MCBENCH_CACHE or the user cache dir]")
-@click.option("--device", default="auto", show_default=True,
-              help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
+@data_options
 @click.option("--dry-run", is_flag=True, help="print the cells and what is cached; run nothing")
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "html"]), default="md",
               show_default=True, help="format of the leaderboard printed at the end")
@@ -128,17 +151,10 @@ def run(file, profile, tracks, results, data_root, cache_dir, device, dry_run, f
             click.echo(f"{cell.cell_id}  {cell.label()}\n    {marks}")
         click.echo(f"{len(bench.cells)} cells")
         return
-    from mcbench.allocator import keep_freed_memory
-    from mcbench.progress import progress_factory, setup_logging
+    torch_device = _start_computing(results, device)
+    from mcbench.progress import progress_factory
+    from mcbench.runner import run_benchmark
 
-    keep_freed_memory()
-    from mcbench.runner import resolve_device, run_benchmark
-
-    try:
-        torch_device = resolve_device(device)
-    except ValueError as e:
-        fail(str(e))
-    setup_logging(Path(results) / "mcbench.log")
     log = logging.getLogger("mcbench")
     log.info("%s: %d cells on %s, results in %s", file, len(bench.cells), torch_device, results)
     from tqdm.auto import tqdm
@@ -286,12 +302,7 @@ def leaderboard_compare(results, published, by, skip_mismatched, fmt):
               help="tolerance for percentage metrics, as a fraction (0.02 = 2 points)")
 @click.option("--relative", default=0.05, show_default=True, type=float,
               help="tolerance for the other metrics, relative to the published value")
-@click.option("--data-root", default=None, envvar="MCBENCH_DATA", type=click.Path(),
-              help="where datasets are read from [default: $MCBENCH_DATA or the cache dir]")
-@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
-              help="decoded datasets [default: $MCBENCH_CACHE or the user cache dir]")
-@click.option("--device", default="auto", show_default=True,
-              help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
+@data_options
 def leaderboard_verify(published, rows, results, points, relative, data_root, cache_dir,
                        device):
     """Re-run published rows from their recorded configuration and check that every number
@@ -309,18 +320,12 @@ def leaderboard_verify(published, rows, results, points, relative, data_root, ca
         listing = "\n".join(f"  {r['cell_id']}  {r.get('label', '')}" for r in records)
         fail(f"{published}: no record matches {' '.join(rows)!r}; the records are:\n{listing}")
     tolerance = Tolerance(points=points, relative=relative)
-    from mcbench.allocator import keep_freed_memory
-    from mcbench.progress import progress_factory, setup_logging
-    from mcbench.runner import resolve_device, run_benchmark
+    torch_device = _start_computing(results, device)
+    from mcbench.progress import progress_factory
+    from mcbench.runner import run_benchmark
     from mcbench.store import Store
     from mcbench.verify import check_same_cell, reproduction
 
-    keep_freed_memory()
-    try:
-        torch_device = resolve_device(device)
-    except ValueError as e:
-        fail(str(e))
-    setup_logging(Path(results) / "mcbench.log")
     store = Store(results)
     failures = 0
     for record in chosen:
