@@ -14,9 +14,9 @@ import mcbench
 from mcbench.data import ImageSet
 from mcbench.evaluation import batches
 from mcbench.kinds import RepairContext
-from mcbench.training import fit
 from mcbench_plugins.repairs.single_model import (FinetuneFields, SingleModelRepair,
-                                                  copy_of_endpoint, tensors_of)
+                                                  copy_of_endpoint, fit_on_bonafide,
+                                                  tensors_of)
 
 
 def last_conv(model: nn.Module) -> nn.Conv2d:
@@ -116,10 +116,7 @@ class FinepruneRepair(FinetuneFields, SingleModelRepair):
             ~keep.view(-1, *[1] * (p.dim() - 1)), 0.0)) for p in targets]
         apply_mask()
         try:
-            fit(model, ctx.bonafide, epochs=self.epochs, batch_size=self.batch_size,
-                lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
-                schedule=self.schedule, augment=ctx.augment, device=ctx.device,
-                seed=ctx.seed, checkpoint=ctx.checkpoint, on_epoch=ctx.on_epoch)
+            fit_on_bonafide(model, ctx, self)
         finally:
             for h in handles:
                 h.remove()

@@ -9,9 +9,9 @@ import torch
 
 import mcbench
 from mcbench.kinds import RepairContext
-from mcbench.training import fit
 from mcbench_plugins.repairs.single_model import (FinetuneFields, SingleModelRepair,
-                                                  copy_of_endpoint, tensors_of)
+                                                  copy_of_endpoint, fit_on_bonafide,
+                                                  tensors_of)
 
 
 @dataclass(frozen=True)
@@ -23,10 +23,7 @@ class FinetuneRepair(FinetuneFields, SingleModelRepair):
     def fit(self, ctx: RepairContext) -> dict[str, torch.Tensor]:
         torch.manual_seed(ctx.seed)
         model = copy_of_endpoint(ctx, self.endpoint)
-        fit(model, ctx.bonafide, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-            momentum=self.momentum, weight_decay=self.weight_decay, schedule=self.schedule,
-            augment=ctx.augment, device=ctx.device, seed=ctx.seed,
-            checkpoint=ctx.checkpoint, on_epoch=ctx.on_epoch)
+        fit_on_bonafide(model, ctx, self)
         return tensors_of(model)
 
 

@@ -10,8 +10,9 @@ import torch
 
 import mcbench
 from mcbench.kinds import RepairContext
-from mcbench.training import check_optimiser_values, fit
-from mcbench_plugins.repairs.single_model import SingleModelRepair, tensors_of
+from mcbench.training import check_optimiser_values
+from mcbench_plugins.repairs.single_model import (SingleModelRepair, fit_on_bonafide,
+                                                  tensors_of)
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,7 @@ class ScratchRepair(SingleModelRepair):
     def fit(self, ctx: RepairContext) -> dict[str, torch.Tensor]:
         torch.manual_seed(ctx.seed)  # the random initialisation depends on the seed only
         model = ctx.build()
-        fit(model, ctx.bonafide, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-            momentum=self.momentum, weight_decay=self.weight_decay, schedule=self.schedule,
-            augment=ctx.augment, device=ctx.device, seed=ctx.seed,
-            checkpoint=ctx.checkpoint, on_epoch=ctx.on_epoch)
+        fit_on_bonafide(model, ctx, self)
         return tensors_of(model)
 
 

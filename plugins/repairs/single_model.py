@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from mcbench.kinds import ModelPath, RepairContext, RepairPlugin
-from mcbench.training import check_optimiser_values
+from mcbench.training import check_optimiser_values, fit
 
 ENDPOINTS = ("A", "B")
 
@@ -32,6 +32,15 @@ class SingleModelPath(ModelPath):
 def tensors_of(model: nn.Module) -> dict[str, torch.Tensor]:
     """The model's state_dict as detached CPU copies."""
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def fit_on_bonafide(model: nn.Module, ctx: RepairContext, settings) -> None:
+    """Train MODEL in place on the bonafide data with a repair's optimiser settings
+    (epochs, batch_size, lr, momentum, weight_decay, schedule)."""
+    fit(model, ctx.bonafide, epochs=settings.epochs, batch_size=settings.batch_size,
+        lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay,
+        schedule=settings.schedule, augment=ctx.augment, device=ctx.device, seed=ctx.seed,
+        checkpoint=ctx.checkpoint, on_epoch=ctx.on_epoch)
 
 
 def endpoint_index(endpoint: str) -> int:
