@@ -173,19 +173,8 @@ def run(file, profile, tracks, results, data_root, cache_dir, device, dry_run, f
         sys.exit(1)
 
 
-TITLES = {
-    "summary": "Leaderboard (at the reported t; endpoints: the two attacked models; "
-               "untampered: the same before a weight attack)",
-    "barriers": "Barriers along the path (largest shortfall from the straight interpolation "
-                "of the endpoints' values; Pearson r of adversarial loss and input-Hessian "
-                "eigenvalue along t)",
-    "tamper": "Weight attacks on the endpoints",
-    "path": "Along the path",
-}
-
-
 def _print_leaderboard(results, fmt, cell_ids=None, along_path=True, table=None):
-    from mcbench.leaderboard import build_tables, load_records, metric_info, render
+    from mcbench.leaderboard import TITLES, build_tables, load_records, metric_info, render
 
     records, failed = load_records(results)
     if cell_ids is not None:
@@ -235,7 +224,8 @@ def leaderboard():
               show_default=True)
 @click.option("--along-path/--no-along-path", default=True, show_default=True,
               help="also print the table of every t on the path")
-@click.option("--table", type=click.Choice(list(TITLES)), default=None,
+@click.option("--table", type=click.Choice(["summary", "barriers", "tamper", "path"]),
+              default=None,
               help="print only this table [default: all of them; csv: the summary]")
 def leaderboard_show(results, fmt, along_path, table):
     """Build leaderboard tables from the records under RESULTS."""
@@ -298,9 +288,9 @@ def leaderboard_compare(results, published, by, skip_mismatched, fmt):
 @click.option("--results", default="verify-results", show_default=True,
               type=click.Path(file_okay=False),
               help="where the re-run's artifacts and records go")
-@click.option("--points", default=0.02, show_default=True, type=float,
+@click.option("--points", default=0.02, show_default=True, type=click.FloatRange(min=0),
               help="tolerance for percentage metrics, as a fraction (0.02 = 2 points)")
-@click.option("--relative", default=0.05, show_default=True, type=float,
+@click.option("--relative", default=0.05, show_default=True, type=click.FloatRange(min=0),
               help="tolerance for the other metrics, relative to the published value")
 @data_options
 def leaderboard_verify(published, rows, results, points, relative, data_root, cache_dir,

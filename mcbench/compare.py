@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from mcbench.leaderboard import frames, metric_info, plugin_labels
+from mcbench.leaderboard import frames, metric_info, metric_keys, plugin_labels
 
 # What a row's numbers depend on besides the repair being compared: the data, the attacked
 # endpoints (how they were trained and attacked), the budget and the evaluation's t rule.
@@ -20,7 +20,7 @@ T_RULE = ("report_t", "recalibrate_bn")
 GROUP = ["track", "dataset", "architecture", "attack", "budget"]
 
 
-def _plugin(spec):
+def without_version(spec):
     """A plugin identity without its version: versions are provenance, not protocol."""
     if isinstance(spec, dict) and "name" in spec and "params" in spec:
         return {"name": spec["name"], "params": spec["params"]}
@@ -30,14 +30,14 @@ def _plugin(spec):
 def protocol(record: dict) -> dict:
     """Everything in a record's configuration that a comparable row must share."""
     config = record["config"]
-    out = {key: _plugin(config.get(key)) for key in PROTOCOL}
+    out = {key: without_version(config.get(key)) for key in PROTOCOL}
     evaluate = config.get("evaluate") or {}
     out["evaluate"] = {key: evaluate.get(key) for key in T_RULE}
     return out
 
 
 def metric_definitions(record: dict) -> dict[str, dict]:
-    return {m.get("label") or m["name"]: _plugin(m) for m in record["config"]["metrics"]}
+    return {m.get("label") or m["name"]: without_version(m) for m in record["config"]["metrics"]}
 
 
 def flatten(value, prefix: str = "") -> dict[str, object]:
@@ -87,19 +87,18 @@ def _data_copy(record: dict) -> str | None:
 
 def match(yours: list[dict], published: list[dict]) -> tuple[list[dict], list[Mismatch]]:
     """Split your records into comparable ones and mismatches (with their reasons)."""
+    protocols = [protocol(p) for p in published]
     by_protocol: dict[str, list[dict]] = {}
-    for r in published:
-        by_protocol.setdefault(_key(protocol(r)), []).append(r)
+    for p, theirs in zip(published, protocols):
+        by_protocol.setdefault(_key(theirs), []).append(p)
     ok, mismatches = [], []
     for r in yours:
         mine = protocol(r)
         peers = by_protocol.get(_key(mine))
         if not peers:
-            nearest = min(published, key=lambda p: len(differences(mine, protocol(p))))
-            reasons = differences(mine, protocol(nearest))
-            budgets = sorted({p["config"]["budget"] for p in published
-                              if not differences({**mine, "budget": None},
-                                                 {**protocol(p), "budget": None})})
+            reasons = min((differences(mine, theirs) for theirs in protocols), key=len)
+            budgets = sorted({theirs["budget"] for theirs in protocols
+                              if {**mine, "budget": None} == {**theirs, "budget": None}})
             if budgets and r["config"]["budget"] not in budgets:
                 reasons = [f"budget: yours {r['config']['budget']}, published "
                            f"{', '.join(map(str, budgets))}"]
@@ -147,8 +146,9 @@ def compare(yours: list[dict], published: list[dict]) -> Comparison:
     reported, _ = frames(records, plugin_labels(records))
     reported["source"] = [r["_source"] for r in records]
     info = metric_info(records)
-    ranked = [m for m in _metric_order(ok) if m in reported and info.get(m, {}).get(
-        "higher_is_better") is not None and m in _metric_order(peers)]
+    theirs = metric_keys(peers)
+    ranked = [m for m in metric_keys(ok) if m in reported and m in theirs
+              and info.get(m, {}).get("higher_is_better") is not None]
     keys = GROUP + ["source", "repair", "connection", "t"]
     table = (reported.groupby(keys, dropna=False, sort=True)
              .agg(seeds=("seed", "size"), **{m: (m, "mean") for m in ranked})
@@ -161,16 +161,7 @@ def compare(yours: list[dict], published: list[dict]) -> Comparison:
 
 
 def _group(record: dict) -> str:
-    return _key({k: _plugin(record["config"][k]) for k in GROUP})
-
-
-def _metric_order(records: list[dict]) -> list[str]:
-    names: list[str] = []
-    for r in records:
-        for name in metric_definitions(r):
-            if name not in names:
-                names.append(name)
-    return names
+    return _key({k: without_version(record["config"][k]) for k in GROUP})
 
 
 def ranking_tables(result: Comparison, by: str, info: dict) -> list[tuple[str, pd.DataFrame]]:

@@ -9,7 +9,19 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
+from mcbench.errors import ConfigError
+
 GROUP = ["track", "dataset", "architecture", "attack", "repair", "connection", "budget"]
+
+TITLES = {
+    "summary": "Leaderboard (at the reported t; endpoints: the two attacked models; "
+               "untampered: the same before a weight attack)",
+    "barriers": "Barriers along the path (largest shortfall from the straight interpolation "
+                "of the endpoints' values; Pearson r of adversarial loss and input-Hessian "
+                "eigenvalue along t)",
+    "tamper": "Weight attacks on the endpoints",
+    "path": "Along the path",
+}
 
 
 def load_records(results: str | Path) -> tuple[list[dict], list[dict]]:
@@ -19,7 +31,13 @@ def load_records(results: str | Path) -> tuple[list[dict], list[dict]]:
         raise FileNotFoundError(f"{results}: no records folder (expected {folder})")
     ok, failed = [], []
     for path in sorted(folder.glob("*.json")):
-        record = json.loads(path.read_text())
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"not a valid record (JSON): {e}", file=str(path)) from None
+        if not isinstance(record, dict) or not {"cell_id", "status", "config"} <= set(record):
+            raise ConfigError("not a result record: expected an object with cell_id, status "
+                              "and config", file=str(path))
         (ok if record.get("status") == "ok" else failed).append(record)
     return ok, failed
 
@@ -102,14 +120,19 @@ def summarize(df: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFra
     return out.reset_index()
 
 
-def _metrics_in(df: pd.DataFrame, records: list[dict]) -> list[str]:
-    names = []
+def metric_keys(records: list[dict]) -> list[str]:
+    """Metric keys (label, else name) in the order the configurations list them."""
+    keys: list[str] = []
     for r in records:
         for m in r["config"]["metrics"]:
             key = m.get("label") or m["name"]
-            if key not in names and key in df.columns and df[key].notna().any():
-                names.append(key)
-    return names
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
+def _metrics_in(df: pd.DataFrame, records: list[dict]) -> list[str]:
+    return [k for k in metric_keys(records) if k in df.columns and df[k].notna().any()]
 
 
 def build_tables(records: list[dict]) -> dict[str, pd.DataFrame]:

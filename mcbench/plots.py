@@ -11,7 +11,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from mcbench.leaderboard import frames, load_records, metric_info, plugin_labels, summarize
+from mcbench.leaderboard import (frames, load_records, metric_info, metric_keys, plugin_labels,
+                                 summarize)
 
 CELL = ["track", "dataset", "architecture", "attack"]
 HESSIAN = "input_hessian_eig"
@@ -110,7 +111,7 @@ class _Context:
     def __init__(self, records: list[dict]):
         self.labels = plugin_labels(records)
         self.info = metric_info(records)
-        self.metrics = _metric_keys(records)
+        self.metrics = metric_keys(records)
         self.colour = {m: COLOURS[i % len(COLOURS)] for i, m in enumerate(self.metrics)}
         connections = sorted({self.labels["connection"][r["cell_id"]] for r in records} - {"-"},
                              key=_connection_rank)
@@ -290,17 +291,6 @@ def _budget_figure(context: _Context, where: dict, rows: pd.DataFrame) -> Figure
 
 def _succeeded(records: list[dict]) -> list[dict]:
     return [r for r in records if r.get("status") == "ok"]
-
-
-def _metric_keys(records: list[dict]) -> list[str]:
-    """Metric keys (label, else name) in the order the configurations list them."""
-    keys = []
-    for r in records:
-        for m in r["config"]["metrics"]:
-            key = m.get("label") or m["name"]
-            if key not in keys:
-                keys.append(key)
-    return keys
 
 
 def _numeric(df: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:

@@ -12,8 +12,7 @@ from urllib.parse import quote
 
 from markdown_it import MarkdownIt
 
-from mcbench.cli import TITLES
-from mcbench.leaderboard import build_tables, load_records, metric_info, render
+from mcbench.leaderboard import TITLES, build_tables, load_records, metric_info, render
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 80em; padding: 0 1em;

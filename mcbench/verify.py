@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from mcbench.compare import _plugin, differences
+from mcbench.compare import differences, without_version
 from mcbench.errors import ConfigError
 
 
@@ -49,8 +49,10 @@ def check_same_cell(cell, record: dict, file: str) -> None:
     if cell.cell_id == record["cell_id"]:
         return
     ours, theirs = cell.config(), record["config"]
-    strip = lambda c: {k: ([_plugin(m) for m in v] if k == "metrics" else _plugin(v))
-                       for k, v in c.items()}
+    def strip(config):
+        return {k: [without_version(m) for m in v] if k == "metrics" else without_version(v)
+                for k, v in config.items()}
+
     reasons = differences(strip(ours), strip(theirs))
     reasons = [r.replace("yours", "this mcbench").replace("published", "recorded")
                for r in reasons]

@@ -159,3 +159,15 @@ def test_leaderboard_without_subcommand_still_shows_tables(tmp_path):
     explicit = CliRunner().invoke(cli, ["leaderboard", "show", folder, "--table", "summary"])
     assert shown.exit_code == 0 and shown.output == explicit.output
     assert "finetune" in shown.output
+
+
+def test_a_broken_record_file_is_named(tmp_path):
+    mine = write(tmp_path / "mine", [record("m", "mine", 0.8, 0.1)])
+    (tmp_path / "mine" / "records" / "broken.json").write_text('{"cell_id": ')
+    result = CliRunner().invoke(cli, ["leaderboard", "compare", mine,
+                                      write(tmp_path / "pub", PUBLISHED)])
+    assert result.exit_code == 2
+    assert "broken.json" in result.output and "not a valid record" in result.output
+    (tmp_path / "mine" / "records" / "broken.json").write_text('{"cell_id": "x"}')
+    result = CliRunner().invoke(cli, ["leaderboard", mine])
+    assert result.exit_code == 2 and "not a result record" in result.output
