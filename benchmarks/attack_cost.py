@@ -19,11 +19,11 @@ import time
 import torch
 from torch import nn
 
-from mcbench.allocator import keep_freed_memory
-from mcbench.data import ImageSet
-from mcbench.evaluation import predict
-from mcbench.kinds import Injection, TamperContext, find_layer
-from mcbench.stages import Normalize
+from mcbench.kinds import Injection, TamperContext
+from mcbench.kinds.data import ImageSet
+from mcbench.run.allocator import keep_freed_memory
+from mcbench.toolkit.evaluation import predict
+from mcbench.toolkit.nets import Normalize, find_layer
 from mcbench_plugins.architectures.convnet import ConvNet
 from mcbench_plugins.architectures.preresnet import PreResNet
 from mcbench_plugins.architectures.vgg16 import VGG16
@@ -38,8 +38,9 @@ def setup(name: str, device: torch.device, images: int = 2000):
     torch.manual_seed(0)
     net = ARCHS[name].build(10, 3, 32)
     model = nn.Sequential(Normalize((0.5,) * 3, (0.25,) * 3), net).to(device).eval()
-    pixels = torch.randint(0, 256, (images, 3, 32, 32), dtype=torch.uint8,
-                           generator=torch.Generator().manual_seed(1))
+    pixels = torch.randint(
+        0, 256, (images, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)
+    )
     own = predict(model, ImageSet(pixels, torch.zeros(images, dtype=torch.int64)), device)
     return model, ImageSet(pixels, own.argmax(1))
 
@@ -59,8 +60,15 @@ def timed(attack, model, data, device, injection=True):
         chosen = unreachable(data)
     elif injection:
         chosen = attack.choose_injection(data, 10, torch.Generator().manual_seed(2))
-    ctx = TamperContext(model=model, network=model[1], attacker=data, injection=chosen,
-                        num_classes=10, device=device, seed=0)
+    ctx = TamperContext(
+        model=model,
+        network=model[1],
+        attacker=data,
+        injection=chosen,
+        num_classes=10,
+        device=device,
+        seed=0,
+    )
     if device.type == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()
@@ -75,8 +83,7 @@ def gda_step_seconds(model, data, device, layer, steps, repeats):
     only, without the keep-set selection and set-up)."""
     per_step = []
     for _ in range(repeats):
-        _, report = timed(GradientDescentAttack(max_steps=steps, layer=layer), model, data,
-                          device)
+        _, report = timed(GradientDescentAttack(max_steps=steps, layer=layer), model, data, device)
         assert report["steps"] == steps
         per_step.append(report["seconds_per_step"])
     return statistics.median(per_step), report["tap"]
@@ -91,11 +98,15 @@ def main() -> None:
     args = parser.parse_args()
     keep_freed_memory()
     device = torch.device(args.device)
-    print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}; "
-          f"medians of {args.repeats}")
-    print("| network | gda step, last layer only (ms) | gda step, whole network (ms) | "
-          "whole / last-layer-only | sba (s) | bitflip, one progressive round (s) | "
-          "bitflip, 100 random flips (s) |")
+    print(
+        f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}; "
+        f"medians of {args.repeats}"
+    )
+    print(
+        "| network | gda step, last layer only (ms) | gda step, whole network (ms) | "
+        "whole / last-layer-only | sba (s) | bitflip, one progressive round (s) | "
+        "bitflip, 100 random flips (s) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name in args.archs:
         model, data = setup(name, device)
@@ -106,19 +117,27 @@ def main() -> None:
         # no longer skip the network and runs it whole at every step
         wrapped = copy.deepcopy(model)
         wrapped[1] = nn.Sequential(wrapped[1], Clone())
-        full, tap = gda_step_seconds(wrapped, data, device, "0." + last, args.steps,
-                                     args.repeats)
+        full, tap = gda_step_seconds(wrapped, data, device, "0." + last, args.steps, args.repeats)
         assert tap == "full network"
-        sba = statistics.median(timed(SingleBiasAttack(targets=4, target_label=0), model, data,
-                                      device)[0] for _ in range(args.repeats))
-        flip = statistics.median(timed(BitFlip(max_flips=1, stop_accuracy=0.0), model, data,
-                                       device, injection=False)[0]
-                                 for _ in range(args.repeats))
-        rand = statistics.median(timed(BitFlip(max_flips=100, strategy="random"), model, data,
-                                       device, injection=False)[0]
-                                 for _ in range(args.repeats))
-        print(f"| {name} | {direct * 1e3:.2f} | {full * 1e3:.1f} | {full / direct:.0f}x | "
-              f"{sba:.2f} | {flip:.2f} | {rand:.2f} |", flush=True)
+        sba = statistics.median(
+            timed(SingleBiasAttack(targets=4, target_label=0), model, data, device)[0]
+            for _ in range(args.repeats)
+        )
+        flip = statistics.median(
+            timed(BitFlip(max_flips=1, stop_accuracy=0.0), model, data, device, injection=False)[0]
+            for _ in range(args.repeats)
+        )
+        rand = statistics.median(
+            timed(BitFlip(max_flips=100, strategy="random"), model, data, device, injection=False)[
+                0
+            ]
+            for _ in range(args.repeats)
+        )
+        print(
+            f"| {name} | {direct * 1e3:.2f} | {full * 1e3:.1f} | {full / direct:.0f}x | "
+            f"{sba:.2f} | {flip:.2f} | {rand:.2f} |",
+            flush=True,
+        )
 
 
 class Clone(nn.Module):

@@ -3,11 +3,11 @@
     python benchmarks/curve_step_cost.py [--batch 128] [--repeats 11] [--networks ...]
 
 A plain step: forward, cross-entropy, backward, SGD with momentum and weight decay. A curve
-step (mcbench.curves.CurveModel, 3-bend Bezier, the path repair's own loss): t ~ U(0,1),
+step (mcbench.toolkit.curves.CurveModel, 3-bend Bezier, the path repair's own loss): t ~ U(0,1),
 w(t) from the bends, the network called functionally, cross-entropy + 0.5 wd ||w(t)||^2,
-backward into the middle bend, SGD. The two are timed alternately and the median of each is reported, so machine
-noise hits both alike; the ratio is the median of the ratios of neighbouring pairs, with
-its quartiles. Goal: curve / plain <= 1.05.
+backward into the middle bend, SGD. The two are timed alternately and the median of each
+is reported, so machine noise hits both alike; the ratio is the median of the ratios of
+neighbouring pairs, with its quartiles. Goal: curve / plain <= 1.05.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import time
 import torch
 from torch import nn
 
-from mcbench.allocator import keep_freed_memory
-from mcbench.curves import CurveModel
+from mcbench.run.allocator import keep_freed_memory
+from mcbench.toolkit.curves import CurveModel
 from mcbench_plugins.architectures.preresnet import PreResNet
 from mcbench_plugins.architectures.timm_model import TimmModel
 from mcbench_plugins.architectures.vgg16 import VGG16
@@ -77,8 +77,11 @@ def measure(name, build, batch, repeats, device):
     q1, q3 = ratios[len(ratios) // 4], ratios[(3 * len(ratios)) // 4]
     ratio = statistics.median(ratios)
     params = sum(t.numel() for t in model.parameters())
-    print(f"| {name} | {params / 1e6:.2f}M | {p * 1000:.0f} | {c * 1000:.0f} | {ratio:.3f} | "
-          f"{q1:.3f}-{q3:.3f} |", flush=True)
+    print(
+        f"| {name} | {params / 1e6:.2f}M | {p * 1000:.0f} | {c * 1000:.0f} | {ratio:.3f} | "
+        f"{q1:.3f}-{q3:.3f} |",
+        flush=True,
+    )
     return ratio
 
 
@@ -91,8 +94,10 @@ def main():
     args = parser.parse_args()
     print(f"allocator: freed memory kept in the process: {keep_freed_memory()}")
     device = torch.device(args.device)
-    print(f"device: {device}, threads: {torch.get_num_threads()}, batch {args.batch}, "
-          f"{args.repeats} alternating pairs of steps, torch {torch.__version__}\n")
+    print(
+        f"device: {device}, threads: {torch.get_num_threads()}, batch {args.batch}, "
+        f"{args.repeats} alternating pairs of steps, torch {torch.__version__}\n"
+    )
     print("| network | params | plain step ms | curve step ms | curve / plain | quartiles |")
     print("|---|---|---|---|---|---|")
     ratios = [measure(n, NETWORKS[n], args.batch, args.repeats, device) for n in args.networks]

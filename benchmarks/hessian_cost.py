@@ -33,10 +33,10 @@ import time
 import torch
 from torch import nn
 
-from mcbench import hessian
-from mcbench.allocator import keep_freed_memory
-from mcbench.data import as_batch
-from mcbench.stages import Normalize
+from mcbench.kinds.data import as_batch
+from mcbench.run.allocator import keep_freed_memory
+from mcbench.toolkit import hessian
+from mcbench.toolkit.nets import Normalize
 from mcbench_plugins.architectures.convnet import ConvNet
 from mcbench_plugins.architectures.preresnet import PreResNet
 from mcbench_plugins.architectures.vgg16 import VGG16
@@ -65,7 +65,7 @@ NETWORKS = {
 
 def chunks(x: torch.Tensor, y: torch.Tensor, size: int):
     for start in range(0, len(x), size):
-        yield x[start:start + size], y[start:start + size]
+        yield x[start : start + size], y[start : start + size]
 
 
 def rel_error(values: torch.Tensor, truth: torch.Tensor) -> float:
@@ -77,16 +77,18 @@ def exact_values(model, x, y) -> torch.Tensor:
     for i, (xb, yb) in enumerate(chunks(x, y, EXACT_CHUNK)):
         logits, jacobian = hessian.logit_jacobian(model, xb)
         if i == 0:
-            hessian.gauss_newton_error(model, xb, yb, logits, jacobian,
-                                       torch.Generator().manual_seed(0))
+            hessian.gauss_newton_error(
+                model, xb, yb, logits, jacobian, torch.Generator().manual_seed(0)
+            )
         out.append(hessian.top_eigenvalue_from_jacobian(logits, jacobian))
     return torch.cat(out)
 
 
 def iterative_values(method, model, x, y, chunk, iterations, tol) -> tuple[torch.Tensor, int]:
     generator = torch.Generator().manual_seed(0)
-    estimates = [method(model, xb, yb, iterations, tol, generator)
-                 for xb, yb in chunks(x, y, chunk)]
+    estimates = [
+        method(model, xb, yb, iterations, tol, generator) for xb, yb in chunks(x, y, chunk)
+    ]
     return torch.cat([e.values for e in estimates]), max(e.iterations for e in estimates)
 
 
@@ -100,7 +102,7 @@ def power_iterations_needed(model, x, y, truth, target, limit) -> int | None:
         apply = hessian.hessian_operator(model, xb, yb)
         v = hessian.start_vectors(xb, generator)
         shape = (-1,) + (1,) * (xb.dim() - 1)
-        for step in range(1, limit + 1):
+        for step in range(1, limit + 1):  # noqa: B007 (the count is used after the loop)
             hv = apply(v)
             values = (v.flatten(1).double() * hv.flatten(1).double()).sum(1).cpu()
             if rel_error(values, tb) <= target:
@@ -129,18 +131,26 @@ def power_columns(model, x, y, truth, target, args, device) -> tuple[float, str,
     """(seconds, iterations text, achieved error) of power iteration at ``target``."""
     needed = power_iterations_needed(model, x, y, truth, target, args.max_power_iterations)
     iterations = needed or args.max_power_iterations
-    seconds, (values, steps) = timed(lambda: iterative_values(
-        hessian.power_top_eigenvalue, model, x, y, REFERENCE_BATCH, iterations, 0.0),
-        args.repeats, device)
+    seconds, (values, steps) = timed(
+        lambda: iterative_values(
+            hessian.power_top_eigenvalue, model, x, y, REFERENCE_BATCH, iterations, 0.0
+        ),
+        args.repeats,
+        device,
+    )
     # fewer steps than asked: the estimates stopped changing at all
     text = f"{steps} it" if needed else f"{steps} it, target not reached"
     return seconds, text, rel_error(values, truth)
 
 
 def reference_setting(model, x, y, truth, args, device) -> str:
-    seconds, (values, steps) = timed(lambda: iterative_values(
-        hessian.power_top_eigenvalue, model, x, y, REFERENCE_BATCH, 10, 1e-2),
-        args.repeats, device)
+    seconds, (values, steps) = timed(
+        lambda: iterative_values(
+            hessian.power_top_eigenvalue, model, x, y, REFERENCE_BATCH, 10, 1e-2
+        ),
+        args.repeats,
+        device,
+    )
     return f"{seconds:.2f} s, {steps} it, err {rel_error(values, truth):.1e}"
 
 
@@ -150,25 +160,41 @@ def relu_row(name, model, x, y, args, device) -> str:
     seconds, values = timed(lambda: exact_values(model, x, y), args.repeats, device)
     error = rel_error(values, truth)
     power_s, power_it, power_err = power_columns(model, x, y, truth, TARGET, args, device)
-    return (f"| {name} | exact {seconds:.2f} | {power_s:.2f} ({power_it}) | "
-            f"{power_s / seconds:.1f}x | {error:.1e} | {power_err:.1e} | "
-            f"{reference_setting(model, x, y, truth, args, device)} |")
+    return (
+        f"| {name} | exact {seconds:.2f} | {power_s:.2f} ({power_it}) | "
+        f"{power_s / seconds:.1f}x | {error:.1e} | {power_err:.1e} | "
+        f"{reference_setting(model, x, y, truth, args, device)} |"
+    )
 
 
 def smooth_row(name, model, x, y, args, device) -> str:
-    truth, _ = iterative_values(hessian.lanczos_top_eigenvalue, copy.deepcopy(model).double(),
-                                x.double(), y, EXACT_CHUNK, args.truth_iterations, 0.0)
-    iterative_values(hessian.lanczos_top_eigenvalue, model, x[:EXACT_CHUNK], y[:EXACT_CHUNK],
-                     EXACT_CHUNK, 2, 0.0)  # warm-up
-    seconds, (values, steps) = timed(lambda: iterative_values(
-        hessian.lanczos_top_eigenvalue, model, x, y, EXACT_CHUNK, 20, 1e-4),
-        args.repeats, device)
+    truth, _ = iterative_values(
+        hessian.lanczos_top_eigenvalue,
+        copy.deepcopy(model).double(),
+        x.double(),
+        y,
+        EXACT_CHUNK,
+        args.truth_iterations,
+        0.0,
+    )
+    iterative_values(
+        hessian.lanczos_top_eigenvalue, model, x[:EXACT_CHUNK], y[:EXACT_CHUNK], EXACT_CHUNK, 2, 0.0
+    )  # warm-up
+    seconds, (values, steps) = timed(
+        lambda: iterative_values(
+            hessian.lanczos_top_eigenvalue, model, x, y, EXACT_CHUNK, 20, 1e-4
+        ),
+        args.repeats,
+        device,
+    )
     error = rel_error(values, truth)
     target = max(TARGET, error)
     power_s, power_it, power_err = power_columns(model, x, y, truth, target, args, device)
-    return (f"| {name} | lanczos {seconds:.2f} ({steps} it) | {power_s:.2f} ({power_it}) | "
-            f"{power_s / seconds:.1f}x | {error:.1e} | {power_err:.1e} | "
-            f"{reference_setting(model, x, y, truth, args, device)} |")
+    return (
+        f"| {name} | lanczos {seconds:.2f} ({steps} it) | {power_s:.2f} ({power_it}) | "
+        f"{power_s / seconds:.1f}x | {error:.1e} | {power_err:.1e} | "
+        f"{reference_setting(model, x, y, truth, args, device)} |"
+    )
 
 
 def main():
@@ -186,12 +212,16 @@ def main():
     images = torch.randint(0, 256, (args.samples, 3, 32, 32), generator=g, dtype=torch.uint8)
     labels = torch.randint(0, CLASSES, (args.samples,), generator=g)
     x, y = as_batch(images.to(device)), labels.to(device)
-    print(f"device: {device}, threads: {torch.get_num_threads()}, torch {torch.__version__}; "
-          f"{args.samples} random 32x32 images, {CLASSES} classes, median of {args.repeats}; "
-          f"power iteration in batches of {REFERENCE_BATCH}, timed at the iterations it needs "
-          f"for {TARGET:g} relative error\n")
-    print("| network | mcbench s | power s | speed-up | mcbench rel. err | power rel. err | "
-          "power at 10 it / tol 1e-2 |")
+    print(
+        f"device: {device}, threads: {torch.get_num_threads()}, torch {torch.__version__}; "
+        f"{args.samples} random 32x32 images, {CLASSES} classes, median of {args.repeats}; "
+        f"power iteration in batches of {REFERENCE_BATCH}, timed at the iterations it needs "
+        f"for {TARGET:g} relative error\n"
+    )
+    print(
+        "| network | mcbench s | power s | speed-up | mcbench rel. err | power rel. err | "
+        "power at 10 it / tol 1e-2 |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name in args.archs:
         torch.manual_seed(0)

@@ -33,10 +33,10 @@ import torch.nn.functional as F
 import torchattacks
 from torch import nn
 
-from mcbench.adversarial import frozen
-from mcbench.allocator import keep_freed_memory
-from mcbench.data import Dataset, as_batch
-from mcbench.stages import Normalize
+from mcbench.kinds.data import Dataset, as_batch
+from mcbench.run.allocator import keep_freed_memory
+from mcbench.toolkit.adversarial import frozen
+from mcbench.toolkit.nets import Normalize
 from mcbench_plugins.architectures.convnet import ConvNet
 from mcbench_plugins.architectures.preresnet import PreResNet
 from mcbench_plugins.architectures.resnet18 import ResNet18
@@ -45,8 +45,12 @@ from mcbench_plugins.attacks.pgd import PGD
 from mcbench_plugins.datasets.cifar10 import CIFAR10
 from mcbench_plugins.datasets.synthetic import Synthetic
 
-ARCHS = {"convnet": ConvNet(), "resnet18": ResNet18(), "vgg16": VGG16(),
-         "preresnet20": PreResNet(depth=20)}
+ARCHS = {
+    "convnet": ConvNet(),
+    "resnet18": ResNet18(),
+    "vgg16": VGG16(),
+    "preresnet20": PreResNet(depth=20),
+}
 EPS, STEP, STEPS = 8 / 255, 2 / 255, 10
 
 
@@ -55,12 +59,18 @@ def load_data(root: Path, cache: Path, train_subset: int) -> Dataset:
         return CIFAR10(download=False, train_subset=train_subset).load(root, cache)
     except (FileNotFoundError, OSError, RuntimeError, ValueError) as e:
         print(f"CIFAR-10 not available ({e}); using synthetic data")
-        return Synthetic(num_classes=10, image_size=32, train_per_class=train_subset // 10,
-                         test_per_class=200, noise=0.3).load(None, cache)
+        return Synthetic(
+            num_classes=10,
+            image_size=32,
+            train_per_class=train_subset // 10,
+            test_per_class=200,
+            noise=0.3,
+        ).load(None, cache)
 
 
-def adversarially_trained(arch: str, data: Dataset, device, epochs: int,
-                          batch_size: int = 128) -> nn.Module:
+def adversarially_trained(
+    arch: str, data: Dataset, device, epochs: int, batch_size: int = 128
+) -> nn.Module:
     """A few epochs of PGD-3 adversarial training: enough for partial robustness."""
     torch.manual_seed(0)
     net = ARCHS[arch].build(data.num_classes, data.channels, data.image_size)
@@ -72,7 +82,7 @@ def adversarially_trained(arch: str, data: Dataset, device, epochs: int,
     for _ in range(epochs):
         order = torch.randperm(len(train), generator=generator)
         for start in range(0, len(train), batch_size):
-            index = order[start:start + batch_size]
+            index = order[start : start + batch_size]
             x, y = as_batch(train.images[index].to(device)), train.labels[index].to(device)
             with frozen(model):
                 x = attack.perturb(model, x, y, goal="loss", generator=generator)
@@ -104,8 +114,9 @@ def still_correct(model: nn.Module, attack: PGD, x, y) -> list[float]:
     sizes = []
     hook = model.register_forward_pre_hook(lambda _, args: sizes.append(args[0].shape[0]))
     try:
-        adversarial = attack.perturb(model, x, y, goal="misclassify",
-                                     generator=torch.Generator().manual_seed(0))
+        adversarial = attack.perturb(
+            model, x, y, goal="misclassify", generator=torch.Generator().manual_seed(0)
+        )
     finally:
         hook.remove()
     # sizes: the clean pass (all), then the points still standing before iterates 0 .. steps
@@ -118,17 +129,22 @@ def start_draw_ms(x: torch.Tensor, device) -> float:
     """What mcbench's random start costs on its own: drawn on the CPU (identical on every
     device for a seed), then copied to ``device``."""
     generator = torch.Generator().manual_seed(0)
-    seconds, _ = timed(lambda: torch.empty_like(x).copy_(
-        torch.rand(x.shape, generator=generator, pin_memory=device.type == "cuda"),
-        non_blocking=True), device)
+    seconds, _ = timed(
+        lambda: torch.empty_like(x).copy_(
+            torch.rand(x.shape, generator=generator, pin_memory=device.type == "cuda"),
+            non_blocking=True,
+        ),
+        device,
+    )
     return 1000 * seconds
 
 
 def compare(model, x, y, goal: str, repeats: int, device):
     ours = PGD(eps=EPS, step_size=STEP, steps=STEPS)
     theirs = torchattacks.PGD(model, eps=EPS, alpha=STEP, steps=STEPS, random_start=True)
-    run_ours = lambda: ours.perturb(model, x, y, goal=goal,
-                                    generator=torch.Generator().manual_seed(0))
+    run_ours = lambda: ours.perturb(
+        model, x, y, goal=goal, generator=torch.Generator().manual_seed(0)
+    )
 
     def run_theirs():
         torch.manual_seed(0)
@@ -141,14 +157,19 @@ def compare(model, x, y, goal: str, repeats: int, device):
         ours_s.append(seconds)
         seconds, adv_theirs = timed(run_theirs, device)
         theirs_s.append(seconds)
-    return (len(y) / statistics.median(ours_s), len(y) / statistics.median(theirs_s),
-            accuracy(model, adv_ours, y), accuracy(model, adv_theirs, y))
+    return (
+        len(y) / statistics.median(ours_s),
+        len(y) / statistics.median(theirs_s),
+        accuracy(model, adv_ours, y),
+        accuracy(model, adv_theirs, y),
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", nargs="*", default=["convnet", "resnet18"],
-                        choices=sorted(ARCHS))
+    parser.add_argument(
+        "--archs", nargs="*", default=["convnet", "resnet18"], choices=sorted(ARCHS)
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch", type=int, default=1000, help="test images attacked at once")
     parser.add_argument("--repeats", type=int, default=5)
@@ -162,32 +183,47 @@ def main():
     data = load_data(args.data_root, args.cache, args.train_subset)
     test = data.test.subset(torch.arange(min(args.batch, len(data.test))))
     x, y = as_batch(test.images.to(device)), test.labels.to(device)
-    print(f"device: {device}, threads: {torch.get_num_threads()}, torch {torch.__version__}; "
-          f"data: {data.source.split(' (')[0]}; batch {len(y)}, median of {args.repeats}; "
-          f"PGD-{STEPS} L-inf eps 8/255 step 2/255, random start\n")
+    print(
+        f"device: {device}, threads: {torch.get_num_threads()}, torch {torch.__version__}; "
+        f"data: {data.source.split(' (')[0]}; batch {len(y)}, median of {args.repeats}; "
+        f"PGD-{STEPS} L-inf eps 8/255 step 2/255, random start\n"
+    )
     draw = statistics.median(start_draw_ms(x, device) for _ in range(3))
-    rows, notes = [], [f"random start of the batch drawn on the CPU and copied: {draw:.1f} ms "
-                       f"(part of mcbench's time)"]
+    rows, notes = (
+        [],
+        [
+            f"random start of the batch drawn on the CPU and copied: {draw:.1f} ms "
+            f"(part of mcbench's time)"
+        ],
+    )
     for arch in args.archs:
-        seconds, model = timed(lambda: adversarially_trained(arch, data, device, args.epochs),
-                               device)
+        seconds, model = timed(
+            lambda: adversarially_trained(arch, data, device, args.epochs), device
+        )
         with frozen(model):
             standing = still_correct(model, PGD(eps=EPS, step_size=STEP, steps=STEPS), x, y)
-            notes.append(f"{arch}: trained in {seconds:.0f} s; correct on the clean batch "
-                         f"{standing[0]:.3f}, still correct after iterate 0..{STEPS}: "
-                         + " ".join(f"{s:.2f}" for s in standing[1:]))
+            notes.append(
+                f"{arch}: trained in {seconds:.0f} s; correct on the clean batch "
+                f"{standing[0]:.3f}, still correct after iterate 0..{STEPS}: "
+                + " ".join(f"{s:.2f}" for s in standing[1:])
+            )
             for goal, target in (("loss", 1.0), ("misclassify", 1.5)):
-                ours, theirs, acc_ours, acc_theirs = compare(model, x, y, goal, args.repeats,
-                                                             device)
+                ours, theirs, acc_ours, acc_theirs = compare(
+                    model, x, y, goal, args.repeats, device
+                )
                 robust = f"{acc_ours:.3f} vs {acc_theirs:.3f}"
                 if goal == "misclassify" and acc_ours > acc_theirs:
                     robust += " (mcbench HIGHER)"
-                rows.append(f"| {arch} | {goal} | {theirs:.0f} | {ours:.0f} | "
-                            f"{ours / theirs:.2f}x (goal {target}x) | {robust} |")
+                rows.append(
+                    f"| {arch} | {goal} | {theirs:.0f} | {ours:.0f} | "
+                    f"{ours / theirs:.2f}x (goal {target}x) | {robust} |"
+                )
     for note in notes:
         print(note)
-    print("\n| network | goal | torchattacks img/s | mcbench img/s | speed-up | "
-          "accuracy after the attack, mcbench vs torchattacks |")
+    print(
+        "\n| network | goal | torchattacks img/s | mcbench img/s | speed-up | "
+        "accuracy after the attack, mcbench vs torchattacks |"
+    )
     print("|---|---|---|---|---|---|")
     print("\n".join(rows), flush=True)
 

@@ -21,18 +21,19 @@ import time
 import torch
 from torch import nn
 
-from mcbench.allocator import keep_freed_memory
-from mcbench.curves import CurveModel
-from mcbench.data import ImageSet
-from mcbench.evaluation import predict, recalibrate_batchnorm
+from mcbench.kinds.data import ImageSet
+from mcbench.run.allocator import keep_freed_memory
+from mcbench.toolkit.curves import CurveModel
+from mcbench.toolkit.evaluation import predict, recalibrate_batchnorm
 from mcbench_plugins.architectures.preresnet import PreResNet
 from mcbench_plugins.connections.bezier import Bezier
 
 PUBLISHED_REFERENCE_S = {20: "6.0", 110: "42-63"}
 
 
-def reference_style(curve: CurveModel, bonafide: ImageSet, evaluation: ImageSet, t: float,
-                    device, batch=128) -> float:
+def reference_style(
+    curve: CurveModel, bonafide: ImageSet, evaluation: ImageSet, t: float, device, batch=128
+) -> float:
     norms = [m for m in curve.template.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     curve.eval()
     for bn in norms:
@@ -40,7 +41,7 @@ def reference_style(curve: CurveModel, bonafide: ImageSet, evaluation: ImageSet,
         bn.train()
     seen = 0
     for i in range(0, len(bonafide), batch):
-        x = bonafide.images[i:i + batch].to(device).float() / 255
+        x = bonafide.images[i : i + batch].to(device).float() / 255
         for bn in norms:
             bn.momentum = x.shape[0] / (seen + x.shape[0])
         curve(x, t)
@@ -48,13 +49,14 @@ def reference_style(curve: CurveModel, bonafide: ImageSet, evaluation: ImageSet,
     curve.eval()
     correct = 0
     for i in range(0, len(evaluation), batch):
-        x = evaluation.images[i:i + batch].to(device).float() / 255
-        correct += int((curve(x, t).argmax(1).cpu() == evaluation.labels[i:i + batch]).sum())
+        x = evaluation.images[i : i + batch].to(device).float() / 255
+        correct += int((curve(x, t).argmax(1).cpu() == evaluation.labels[i : i + batch]).sum())
     return correct / len(evaluation)
 
 
-def mcbench_style(curve: CurveModel, bonafide: ImageSet, evaluation: ImageSet, t: float,
-                  device) -> float:
+def mcbench_style(
+    curve: CurveModel, bonafide: ImageSet, evaluation: ImageSet, t: float, device
+) -> float:
     model = curve.model_at(t).to(device)
     recalibrate_batchnorm(model, bonafide, device, batch_size=500)
     logits = predict(model, evaluation, device, batch_size=500)
@@ -78,11 +80,15 @@ def main():
     print(f"allocator: freed memory kept in the process: {keep_freed_memory()}")
     device = torch.device(args.device)
     g = torch.Generator().manual_seed(0)
-    make = lambda n: ImageSet(torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8),
-                              torch.randint(0, 10, (n,), generator=g))
+    make = lambda n: ImageSet(
+        torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8),
+        torch.randint(0, 10, (n,), generator=g),
+    )
     bonafide, evaluation = make(2500), make(5000)
-    print(f"device: {device}, threads: {torch.get_num_threads()}, torch {torch.__version__}; "
-          f"2,500 recalibration + 5,000 evaluation images, median of {args.repeats}\n")
+    print(
+        f"device: {device}, threads: {torch.get_num_threads()}, torch {torch.__version__}; "
+        f"2,500 recalibration + 5,000 evaluation images, median of {args.repeats}\n"
+    )
     print("| network | reference style s | mcbench s | speed-up | published reference s |")
     print("|---|---|---|---|---|")
     for depth in args.depths:
@@ -97,9 +103,14 @@ def main():
             s, acc_ours = timed(lambda: mcbench_style(curve, bonafide, evaluation, 0.5, device))
             ours.append(s)
         r, o = statistics.median(ref), statistics.median(ours)
-        agree = "same accuracy" if abs(acc_ref - acc_ours) < 1e-3 else f"acc {acc_ref} vs {acc_ours}"
-        print(f"| PreResNet{depth} | {r:.2f} | {o:.2f} | {r / o:.2f}x | "
-              f"{PUBLISHED_REFERENCE_S.get(depth, '-')} ({agree}) |", flush=True)
+        agree = (
+            "same accuracy" if abs(acc_ref - acc_ours) < 1e-3 else f"acc {acc_ref} vs {acc_ours}"
+        )
+        print(
+            f"| PreResNet{depth} | {r:.2f} | {o:.2f} | {r / o:.2f}x | "
+            f"{PUBLISHED_REFERENCE_S.get(depth, '-')} ({agree}) |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

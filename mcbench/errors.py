@@ -6,8 +6,14 @@ from __future__ import annotations
 class ConfigError(Exception):
     """A problem in user input, located as precisely as we can: file, line, key path."""
 
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
-                 key: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ):
         self.message = message
         self.file = file
         self.line = line

@@ -1,55 +1,10 @@
-"""Forward passes for evaluation and BatchNorm recalibration."""
+"""Moved to ``mcbench.toolkit.evaluation``; this name keeps working for one release."""
 
-from __future__ import annotations
+import importlib
+import sys
+import warnings
 
-import torch
-from torch import nn
-
-from mcbench.data import ImageSet, as_batch
-
-
-def batches(data: ImageSet, batch_size: int, device: torch.device):
-    for start in range(0, len(data), batch_size):
-        images = data.images[start:start + batch_size].to(device, non_blocking=True)
-        labels = data.labels[start:start + batch_size].to(device, non_blocking=True)
-        yield as_batch(images), labels
-
-
-@torch.inference_mode()
-def predict(model: nn.Module, data: ImageSet, device: torch.device,
-            batch_size: int = 500) -> torch.Tensor:
-    """Logits of ``model`` (put in eval mode) on every image, returned on the CPU."""
-    model.eval()
-    out = [model(x).float().cpu() for x, _ in batches(data, batch_size, device)]
-    return torch.cat(out) if out else torch.empty(0, 0)
-
-
-def has_batchnorm(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-
-
-@torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, data: ImageSet, device: torch.device,
-                          batch_size: int = 500) -> None:
-    """Replace every BatchNorm's running statistics by their average over one pass of
-    ``data``, each batch weighted by its size (other layers, dropout included, stay in
-    eval mode). running_mean becomes the exact mean over all images; running_var the
-    size-weighted mean of the per-batch unbiased variances."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return
-    model.eval()
-    saved = []
-    for bn in norms:
-        saved.append(bn.momentum)
-        bn.reset_running_stats()
-        bn.train()
-    seen = 0
-    for x, _ in batches(data, batch_size, device):
-        for bn in norms:
-            bn.momentum = x.shape[0] / (seen + x.shape[0])
-        model(x)
-        seen += x.shape[0]
-    for bn, momentum in zip(norms, saved):
-        bn.momentum = momentum
-    model.eval()
+warnings.warn(
+    "mcbench.evaluation moved to mcbench.toolkit.evaluation", DeprecationWarning, stacklevel=2
+)
+sys.modules[__name__] = importlib.import_module("mcbench.toolkit.evaluation")

@@ -8,9 +8,11 @@ once per plugin class it provides, e.g.::
         register(Checkerboard)
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import pluggy
+
+from mcbench.vocabulary import KINDS
 
 hookspec = pluggy.HookspecMarker("mcbench")
 
@@ -52,11 +54,4 @@ def mcbench_register_commands(cli) -> None:
     """Add click commands to the ``mcbench`` command group (``cli.add_command(...)``)."""
 
 
-KIND_HOOKS = {
-    "dataset": "mcbench_register_datasets",
-    "architecture": "mcbench_register_architectures",
-    "attack": "mcbench_register_attacks",
-    "connection": "mcbench_register_connections",
-    "repair": "mcbench_register_repairs",
-    "metric": "mcbench_register_metrics",
-}
+KIND_HOOKS = {kind.name: kind.hook for kind in KINDS}

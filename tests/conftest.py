@@ -6,7 +6,9 @@ import pytest
 
 from mcbench.registry import load_registry
 
-SHARED_DATA = Path(os.environ.get("MCBENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED_DATA = Path(
+    os.environ.get("MCBENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 
 TINY = """\
 version: 1

@@ -34,8 +34,13 @@ ARCHITECTURES = {
 SMALL = ["preresnet20", "convnet", "convnet-deep"]
 
 
-def build(arch: ArchitecturePlugin, seed: int = 0, num_classes: int = 10, in_channels: int = 3,
-          image_size: int = 32) -> nn.Module:
+def build(
+    arch: ArchitecturePlugin,
+    seed: int = 0,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    image_size: int = 32,
+) -> nn.Module:
     torch.manual_seed(seed)
     return arch.build(num_classes=num_classes, in_channels=in_channels, image_size=image_size)
 
@@ -50,18 +55,31 @@ def count(model: nn.Module) -> int:
 
 def main_path_layers(model: nn.Module) -> list[nn.Module]:
     """Convolutions and linear layers, without the 1x1 shortcut projections."""
-    return [m for name, m in model.named_modules()
-            if isinstance(m, (nn.Conv2d, nn.Linear)) and "shortcut" not in name]
+    return [
+        m
+        for name, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and "shortcut" not in name
+    ]
 
 
 # --- sizes ---------------------------------------------------------------------------------
 
+
 def test_vgg16_parameter_count_matches_the_layer_formula():
-    convs = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),
-             (256, 512)] + [(512, 512)] * 5
+    convs = [
+        (3, 64),
+        (64, 64),
+        (64, 128),
+        (128, 128),
+        (128, 256),
+        (256, 256),
+        (256, 256),
+        (256, 512),
+    ] + [(512, 512)] * 5
     linears = [(512, 512), (512, 512), (512, 10)]
-    expected = (sum(3 * 3 * cin * cout + cout for cin, cout in convs)
-                + sum(cin * cout + cout for cin, cout in linears))
+    expected = sum(3 * 3 * cin * cout + cout for cin, cout in convs) + sum(
+        cin * cout + cout for cin, cout in linears
+    )
     assert expected == 15_245_130
     model = build(VGG16())
     assert count(model) == expected
@@ -78,12 +96,15 @@ def test_resnet18_is_torchvisions_with_a_3x3_stem():
     assert not any(isinstance(m, nn.MaxPool2d) for m in model.modules())
 
 
-@pytest.mark.parametrize("depth, block, kernel_sizes", [
-    (20, "auto", {3}),        # basic blocks: 3x3 convolutions only
-    (56, "auto", {1, 3}),     # bottleneck blocks from depth 44
-    (110, "auto", {1, 3}),
-    (110, "basic", {3}),
-])
+@pytest.mark.parametrize(
+    "depth, block, kernel_sizes",
+    [
+        (20, "auto", {3}),  # basic blocks: 3x3 convolutions only
+        (56, "auto", {1, 3}),  # bottleneck blocks from depth 44
+        (110, "auto", {1, 3}),
+        (110, "basic", {3}),
+    ],
+)
 def test_preresnet_has_the_depth_it_is_named_after(depth, block, kernel_sizes):
     layers = main_path_layers(build(PreResNet(depth=depth, block=block)))
     assert len(layers) == depth
@@ -100,6 +121,7 @@ def test_preresnet_shortcuts_are_plain_projections():
 
 
 # --- behaviour of every architecture -------------------------------------------------------
+
 
 @pytest.mark.parametrize("key", ARCHITECTURES)
 def test_forward_gives_logits_and_matches_functional_call(key):
@@ -125,8 +147,10 @@ def test_initialisation_follows_the_seed(key):
 def test_functional_call_uses_the_weights_it_is_given(key):
     model = build(ARCHITECTURES[key]).eval()
     generator = torch.Generator().manual_seed(2)
-    moved = {name: p.detach() + 0.05 * torch.randn(p.shape, generator=generator)
-             for name, p in model.named_parameters()}
+    moved = {
+        name: p.detach() + 0.05 * torch.randn(p.shape, generator=generator)
+        for name, p in model.named_parameters()
+    }
     loaded = copy.deepcopy(model)
     loaded.load_state_dict(moved, strict=False)
     x = images()
@@ -152,12 +176,16 @@ def test_vgg16_on_16x16_images():
 
 # --- validation ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("params, message", [
-    ({"depth": 111}, "9n\\+2"),
-    ({"depth": 2}, "6n\\+2"),
-    ({"depth": 50}, "9n\\+2"),                       # 6n+2, but auto picks bottleneck from 44
-    ({"depth": 32, "block": "bottleneck"}, "9n\\+2"),
-])
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"depth": 111}, "9n\\+2"),
+        ({"depth": 2}, "6n\\+2"),
+        ({"depth": 50}, "9n\\+2"),  # 6n+2, but auto picks bottleneck from 44
+        ({"depth": 32, "block": "bottleneck"}, "9n\\+2"),
+    ],
+)
 def test_preresnet_rejects_depths_its_blocks_cannot_make(params, message):
     with pytest.raises(ValueError, match=message):
         PreResNet(**params)
@@ -190,21 +218,28 @@ def test_timm_refuses_to_override_what_the_benchmark_sets():
 
 
 def test_timm_image_size_from_kwargs_wins():
-    model = build(TimmModel(model="vit_tiny_patch16_224", kwargs={"patch_size": 4, "img_size": 16,
-                                                                     "depth": 1}))
+    model = build(
+        TimmModel(
+            model="vit_tiny_patch16_224", kwargs={"patch_size": 4, "img_size": 16, "depth": 1}
+        )
+    )
     with torch.no_grad():
         assert model.eval()(images(size=16)).shape == (2, 10)
 
 
 # --- declaration and registration ----------------------------------------------------------
 
-@pytest.mark.parametrize("module, cls, name", [
-    (vgg16, VGG16, "vgg16"),
-    (preresnet, PreResNet, "preresnet"),
-    (resnet18, ResNet18, "resnet18"),
-    (timm_model, TimmModel, "timm"),
-    (convnet, ConvNet, "convnet"),
-])
+
+@pytest.mark.parametrize(
+    "module, cls, name",
+    [
+        (vgg16, VGG16, "vgg16"),
+        (preresnet, PreResNet, "preresnet"),
+        (resnet18, ResNet18, "resnet18"),
+        (timm_model, TimmModel, "timm"),
+        (convnet, ConvNet, "convnet"),
+    ],
+)
 def test_registration(module, cls, name):
     registered = []
     module.mcbench_register_architectures(registered.append)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mcbench.data import ImageSet
+from mcbench.kinds.data import ImageSet
 from mcbench.registry import load_registry
 from mcbench.testing import check_plugin
 from mcbench_plugins.attacks import badnets, blended
@@ -16,12 +16,14 @@ from mcbench_plugins.attacks.blended import Blended
 NUM_CLASSES, PER_CLASS, CHANNELS, SIZE = 4, 10, 3, 8
 
 
-def image_set(seed: int = 0, channels: int = CHANNELS, height: int = SIZE,
-              width: int = SIZE) -> ImageSet:
+def image_set(
+    seed: int = 0, channels: int = CHANNELS, height: int = SIZE, width: int = SIZE
+) -> ImageSet:
     generator = torch.Generator().manual_seed(seed)
     labels = torch.arange(NUM_CLASSES).repeat(PER_CLASS)
-    images = torch.randint(0, 256, (len(labels), channels, height, width), generator=generator,
-                           dtype=torch.uint8)
+    images = torch.randint(
+        0, 256, (len(labels), channels, height, width), generator=generator, dtype=torch.uint8
+    )
     return ImageSet(images, labels)
 
 
@@ -45,6 +47,7 @@ def check_selection(data: ImageSet, result, rate: float, wanted: torch.Tensor) -
 
 
 # -- badnets ------------------------------------------------------------------------------
+
 
 def test_badnets_poison_stamps_and_relabels_exactly_the_chosen_images():
     data = image_set()
@@ -76,16 +79,20 @@ def test_badnets_poison_rate_beyond_the_eligible_images_is_rejected():
         poison(BadNets(target=0, poison_rate=0.9), image_set())
 
 
-@pytest.mark.parametrize("position, margin, rows, cols", [
-    ("top-left", 0, slice(0, 2), slice(0, 2)),
-    ("top-right", 1, slice(1, 3), slice(5, 7)),
-    ("bottom-left", 2, slice(4, 6), slice(2, 4)),
-    ("bottom-right", 0, slice(6, 8), slice(6, 8)),
-])
+@pytest.mark.parametrize(
+    "position, margin, rows, cols",
+    [
+        ("top-left", 0, slice(0, 2), slice(0, 2)),
+        ("top-right", 1, slice(1, 3), slice(5, 7)),
+        ("bottom-left", 2, slice(4, 6), slice(2, 4)),
+        ("bottom-right", 0, slice(6, 8), slice(6, 8)),
+    ],
+)
 def test_badnets_patch_position_and_margin(position, margin, rows, cols):
     images = image_set().images
-    stamped = BadNets(patch_size=2, position=position, margin=margin,
-                      color=(10, 20, 30)).apply_trigger(images)
+    stamped = BadNets(
+        patch_size=2, position=position, margin=margin, color=(10, 20, 30)
+    ).apply_trigger(images)
     for channel, value in enumerate((10, 20, 30)):
         assert torch.all(stamped[:, channel, rows, cols] == value)
     expected = images.clone()
@@ -95,7 +102,9 @@ def test_badnets_patch_position_and_margin(position, margin, rows, cols):
 
 def test_badnets_patch_on_non_square_images():
     images = image_set(height=6, width=10).images
-    stamped = BadNets(patch_size=2, position="top-right", margin=1, color=(9,)).apply_trigger(images)
+    stamped = BadNets(patch_size=2, position="top-right", margin=1, color=(9,)).apply_trigger(
+        images
+    )
     expected = images.clone()
     expected[:, :, 1:3, 7:9] = 9
     assert torch.equal(stamped, expected)
@@ -139,11 +148,22 @@ def test_badnets_all_to_all_maps_each_label_to_the_next():
     assert torch.equal(triggered.labels, (data.labels + 1) % NUM_CLASSES)
 
 
-@pytest.mark.parametrize("settings", [
-    {"poison_rate": 0.0}, {"poison_rate": 1.0}, {"poison_rate": -0.1}, {"target": -1},
-    {"mode": "one-to-one"}, {"patch_size": 0}, {"margin": -1}, {"position": "centre"},
-    {"color": (256, 0, 0)}, {"color": (-1,)}, {"color": ()},
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"poison_rate": 0.0},
+        {"poison_rate": 1.0},
+        {"poison_rate": -0.1},
+        {"target": -1},
+        {"mode": "one-to-one"},
+        {"patch_size": 0},
+        {"margin": -1},
+        {"position": "centre"},
+        {"color": (256, 0, 0)},
+        {"color": (-1,)},
+        {"color": ()},
+    ],
+)
 def test_badnets_rejects_out_of_range_settings(settings):
     with pytest.raises(ValueError):
         BadNets(**settings)
@@ -168,6 +188,7 @@ def test_badnets_accepts_a_colour_list():
 
 # -- blended ------------------------------------------------------------------------------
 
+
 def expected_blend(images: torch.Tensor, pattern: torch.Tensor, alpha: float) -> torch.Tensor:
     x = images.numpy().astype(np.float64)
     p = pattern.numpy().astype(np.float64)
@@ -188,7 +209,9 @@ def test_blended_poison_mixes_the_pattern_into_the_chosen_images(alpha):
 
 def test_blended_pattern_is_fixed_by_its_seed():
     first = Blended(pattern_seed=3).trigger_pattern(CHANNELS, SIZE, SIZE)
-    assert torch.equal(first, Blended(pattern_seed=3, alpha=0.9).trigger_pattern(CHANNELS, SIZE, SIZE))
+    assert torch.equal(
+        first, Blended(pattern_seed=3, alpha=0.9).trigger_pattern(CHANNELS, SIZE, SIZE)
+    )
     assert not torch.equal(first, Blended(pattern_seed=4).trigger_pattern(CHANNELS, SIZE, SIZE))
     assert first.dtype == torch.uint8 and first.shape == (CHANNELS, SIZE, SIZE)
     assert len(torch.unique(first)) > 50  # noise, not a constant image
@@ -212,10 +235,19 @@ def test_blended_all_to_all():
     check_selection(data, result, 0.5, (data.labels + 1) % NUM_CLASSES)
 
 
-@pytest.mark.parametrize("settings", [
-    {"alpha": 0.0}, {"alpha": 1.5}, {"alpha": -0.2}, {"poison_rate": 1.0}, {"poison_rate": 0.0},
-    {"target": -2}, {"mode": "bogus"}, {"pattern": "stripes"},
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"alpha": 0.0},
+        {"alpha": 1.5},
+        {"alpha": -0.2},
+        {"poison_rate": 1.0},
+        {"poison_rate": 0.0},
+        {"target": -2},
+        {"mode": "bogus"},
+        {"pattern": "stripes"},
+    ],
+)
 def test_blended_rejects_out_of_range_settings(settings):
     with pytest.raises(ValueError):
         Blended(**settings)
@@ -223,8 +255,10 @@ def test_blended_rejects_out_of_range_settings(settings):
 
 # -- registration -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("module, cls, name", [(badnets, BadNets, "badnets"),
-                                               (blended, Blended, "blended")])
+
+@pytest.mark.parametrize(
+    "module, cls, name", [(badnets, BadNets, "badnets"), (blended, Blended, "blended")]
+)
 def test_attack_registration(module, cls, name):
     registered = []
     module.mcbench_register_attacks(register=registered.append)

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mcbench.data import as_batch
-from mcbench.evaluation import predict
 from mcbench.kinds import TamperContext
-from mcbench.stages import Normalize
+from mcbench.kinds.data import as_batch
 from mcbench.testing import check_plugin
+from mcbench.toolkit.evaluation import predict
+from mcbench.toolkit.nets import Normalize
 from mcbench_plugins.attacks.bitflip import BitFlip, best_flip, flip_delta, quantise
 from mcbench_plugins.datasets.synthetic import Synthetic
 
@@ -37,12 +37,21 @@ def one_thread():
 def trained(tmp_path_factory):
     """A conv-BN-ReLU net with a second conv and a linear head, trained to 100% on a
     10-class synthetic task; wrapped like mcbench wraps it (0..1 images in)."""
-    data = Synthetic(num_classes=NUM_CLASSES, image_size=8, train_per_class=32,
-                     test_per_class=32).load(None, tmp_path_factory.mktemp("synthetic"))
+    data = Synthetic(
+        num_classes=NUM_CLASSES, image_size=8, train_per_class=32, test_per_class=32
+    ).load(None, tmp_path_factory.mktemp("synthetic"))
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16),
-                        nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(),
-                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, NUM_CLASSES))
+    net = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, NUM_CLASSES),
+    )
     model = nn.Sequential(Normalize(data.mean, data.std), net)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     x, y = as_batch(data.train.images), data.train.labels
@@ -52,8 +61,9 @@ def trained(tmp_path_factory):
         F.cross_entropy(model(x), y).backward()
         optimiser.step()
     model.eval()
-    attacker = data.train.subset(torch.randperm(len(data.train),
-                                                generator=torch.Generator().manual_seed(0)))
+    attacker = data.train.subset(
+        torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))
+    )
     assert accuracy(model, data.test) == 1.0
     return model, attacker, data.test
 
@@ -67,8 +77,15 @@ def attack(trained, seed=0, channels_last=False, **params):
     model = copy.deepcopy(trained[0])
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    ctx = TamperContext(model=model, network=model[1], attacker=trained[1], injection=None,
-                        num_classes=NUM_CLASSES, device=CPU, seed=seed)
+    ctx = TamperContext(
+        model=model,
+        network=model[1],
+        attacker=trained[1],
+        injection=None,
+        num_classes=NUM_CLASSES,
+        device=CPU,
+        seed=seed,
+    )
     return model, BitFlip(**params).tamper(ctx)
 
 
@@ -82,11 +99,13 @@ def reference_quantised(weight: torch.Tensor) -> tuple[torch.Tensor, float]:
 
 
 def conv_linear(model: nn.Module) -> dict[str, nn.Module]:
-    return {name: m for name, m in model[1].named_modules()
-            if isinstance(m, (nn.Conv2d, nn.Linear))}
+    return {
+        name: m for name, m in model[1].named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+    }
 
 
 # -- helpers -------------------------------------------------------------------------------
+
 
 def test_flip_delta_matches_twos_complement_for_every_code_and_bit():
     codes = torch.arange(-128, 128, dtype=torch.int16).to(torch.int8)
@@ -118,11 +137,13 @@ def test_best_flip_matches_brute_force_and_skips_excluded_weights():
     grad = torch.randn(6, 5, generator=generator)
     scale = 0.01
     exclude = torch.zeros(6, 5, dtype=torch.bool)
-    for round_ in range(3):
-        gains = [(float(grad.view(-1)[i]) * (signed((int(c) & 0xFF) ^ (1 << b)) - int(c))
-                  * scale, i, b)
-                 for i, c in enumerate(codes.view(-1).tolist()) for b in range(8)
-                 if not exclude.view(-1)[i]]
+    for _ in range(3):
+        gains = [
+            (float(grad.view(-1)[i]) * (signed((int(c) & 0xFF) ^ (1 << b)) - int(c)) * scale, i, b)
+            for i, c in enumerate(codes.view(-1).tolist())
+            for b in range(8)
+            if not exclude.view(-1)[i]
+        ]
         gain, index, bit = max(gains, key=lambda g: g[0])
         found = best_flip(codes, grad, scale, exclude)
         assert (found[1], found[2]) == (index, bit) and found[0] == pytest.approx(gain)
@@ -131,6 +152,7 @@ def test_best_flip_matches_brute_force_and_skips_excluded_weights():
 
 
 # -- the attack ----------------------------------------------------------------------------
+
 
 def test_progressive_reaches_chance_where_as_many_random_flips_barely_hurt(trained):
     model, report = attack(trained, max_flips=20)
@@ -171,9 +193,14 @@ def brute_force_candidates(trained):
     for name, m in layers.items():
         codes, scale = quantised[name]
         grad = m.weight.grad.reshape(-1).tolist()
-        best = max(((grad[i] * (signed((c & 0xFF) ^ (1 << b)) - c) * scale, i, b)
-                    for i, c in enumerate(codes.reshape(-1).tolist()) for b in range(8)),
-                   key=lambda g: g[0])
+        best = max(
+            (
+                (grad[i] * (signed((c & 0xFF) ^ (1 << b)) - c) * scale, i, b)
+                for i, c in enumerate(codes.reshape(-1).tolist())
+                for b in range(8)
+            ),
+            key=lambda g: g[0],
+        )
         gain, index, bit = best
         code = int(codes.reshape(-1)[index])
         flipped = copy.deepcopy(model)
@@ -201,11 +228,11 @@ def test_first_round_commits_the_candidate_that_raises_the_loss_most(trained):
 
 
 @pytest.mark.parametrize("strategy", ["progressive", "random"])
-def test_only_conv_and_linear_weights_change_and_only_to_quantisation_levels(trained,
-                                                                             strategy):
+def test_only_conv_and_linear_weights_change_and_only_to_quantisation_levels(trained, strategy):
     original = trained[0]
-    model, report = attack(trained, seed=3, channels_last=True, strategy=strategy,
-                           max_flips=6, stop_accuracy=0.0)
+    model, report = attack(
+        trained, seed=3, channels_last=True, strategy=strategy, max_flips=6, stop_accuracy=0.0
+    )
     assert report["flips"] == 6 and len(report["flip_log"]) == 6
     layers = conv_linear(model)
     assert report["quantised_layers"] == list(layers)
@@ -258,8 +285,14 @@ def test_progressive_is_deterministic_and_stops_before_flipping_when_accuracy_is
 def test_declaration_and_parameter_checks():
     check_plugin(BitFlip)
     assert BitFlip.stage == "tamper" and BitFlip.num_targets == 0
-    for bad in ({"max_flips": -1}, {"stop_accuracy": 1.5}, {"stop_accuracy": -0.1},
-                {"samples": 0}, {"layer_candidates": -1}, {"strategy": "greedy"}):
+    for bad in (
+        {"max_flips": -1},
+        {"stop_accuracy": 1.5},
+        {"stop_accuracy": -0.1},
+        {"samples": 0},
+        {"layer_candidates": -1},
+        {"strategy": "greedy"},
+    ):
         with pytest.raises(ValueError):
             BitFlip(**bad)
     with pytest.raises(ValueError, match="Conv2d or Linear"):

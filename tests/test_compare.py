@@ -7,43 +7,70 @@ import pytest
 from click.testing import CliRunner
 
 from mcbench.cli import cli
-from mcbench.compare import compare, ranking_tables
+from mcbench.results.compare import compare, ranking_tables
 
-INFO = {"clean_accuracy": {"percent": True, "higher_is_better": True},
-        "attack_success_rate": {"percent": True, "higher_is_better": False}}
+INFO = {
+    "clean_accuracy": {"percent": True, "higher_is_better": True},
+    "attack_success_rate": {"percent": True, "higher_is_better": False},
+}
 
 
 def spec(name, **params):
     return {"name": name, "params": params, "version": "mcbench==0.1.0"}
 
 
-def record(cell_id, repair, acc, asr, *, connection=None, budget=500, seed=0,
-           poison_rate=0.1, report_t=0.5, metrics=None, sha="c11cbfca6865ac7590a5"):
+def record(
+    cell_id,
+    repair,
+    acc,
+    asr,
+    *,
+    connection=None,
+    budget=500,
+    seed=0,
+    poison_rate=0.1,
+    report_t=0.5,
+    metrics=None,
+    sha="c11cbfca6865ac7590a5",
+):
     t = 0.5 if connection else None
     return {
-        "cell_id": cell_id, "status": "ok", "label": f"{repair} {connection} n={budget}",
-        "config": {"track": "backdoor-repair", "dataset": spec("cifar10", train_subset=20000),
-                   "architecture": spec("convnet", widths=[32, 64]),
-                   "attack": spec("badnets", target=0, poison_rate=poison_rate),
-                   "repair": repair if isinstance(repair, dict) else spec(repair),
-                   "connection": spec(connection) if connection else None,
-                   "budget": budget, "seed": seed,
-                   "metrics": metrics or [spec("clean_accuracy"), spec("attack_success_rate")],
-                   "train": {"epochs": 10, "lr": 0.05},
-                   "split": {"defender_pool": 5000, "eval_size": 2500, "seed": 0},
-                   "evaluate": {"grid": 11, "report_t": report_t, "batch_size": 500,
-                                "recalibrate_bn": True},
-                   "adversarial": {"endpoints": [], "attack": None}},
-        "metric_info": INFO, "reported_t": t,
+        "cell_id": cell_id,
+        "status": "ok",
+        "label": f"{repair} {connection} n={budget}",
+        "config": {
+            "track": "backdoor-repair",
+            "dataset": spec("cifar10", train_subset=20000),
+            "architecture": spec("convnet", widths=[32, 64]),
+            "attack": spec("badnets", target=0, poison_rate=poison_rate),
+            "repair": repair if isinstance(repair, dict) else spec(repair),
+            "connection": spec(connection) if connection else None,
+            "budget": budget,
+            "seed": seed,
+            "metrics": metrics or [spec("clean_accuracy"), spec("attack_success_rate")],
+            "train": {"epochs": 10, "lr": 0.05},
+            "split": {"defender_pool": 5000, "eval_size": 2500, "seed": 0},
+            "evaluate": {
+                "grid": 11,
+                "report_t": report_t,
+                "batch_size": 500,
+                "recalibrate_bn": True,
+            },
+            "adversarial": {"endpoints": [], "attack": None},
+        },
+        "metric_info": INFO,
+        "reported_t": t,
         "path": [{"t": t, "clean_accuracy": acc, "attack_success_rate": asr}],
         "data_source": f"cifar10-jpeg.tar.gz (sha256 {sha}...)",
     }
 
 
-PUBLISHED = [record("p1", "path", 0.80, 0.05, connection="bezier"),
-             record("p2", "path", 0.40, 0.90, connection="linear"),
-             record("p3", "finetune", 0.85, 0.60),
-             record("p4", "finetune", 0.86, 0.70, budget=2500)]
+PUBLISHED = [
+    record("p1", "path", 0.80, 0.05, connection="bezier"),
+    record("p2", "path", 0.40, 0.90, connection="linear"),
+    record("p3", "finetune", 0.85, 0.60),
+    record("p4", "finetune", 0.86, 0.70, budget=2500),
+]
 
 
 def write(folder, records):
@@ -97,17 +124,22 @@ def test_ties_share_the_better_rank():
 
 def test_the_same_repair_with_other_settings_gets_its_own_label():
     mine = [record("m0", spec("path", epochs=80), 0.9, 0.01, connection="bezier")]
-    result = compare(mine, [{**PUBLISHED[0], "config": {**PUBLISHED[0]["config"],
-                                                        "repair": spec("path", epochs=40)}}])
+    result = compare(
+        mine,
+        [{**PUBLISHED[0], "config": {**PUBLISHED[0]["config"], "repair": spec("path", epochs=40)}}],
+    )
     assert set(result.table.repair) == {"path(epochs=80)", "path(epochs=40)"}
     assert set(result.table.source) == {"yours", "published"}
 
 
-@pytest.mark.parametrize("changed, expected", [
-    (dict(poison_rate=0.05), "attack.params.poison_rate: yours 0.05, published 0.1"),
-    (dict(budget=100), "budget: yours 100, published 500, 2500"),
-    (dict(report_t=0.3), "evaluate.report_t: yours 0.3, published 0.5"),
-])
+@pytest.mark.parametrize(
+    "changed, expected",
+    [
+        (dict(poison_rate=0.05), "attack.params.poison_rate: yours 0.05, published 0.1"),
+        (dict(budget=100), "budget: yours 100, published 500, 2500"),
+        (dict(report_t=0.3), "evaluate.report_t: yours 0.3, published 0.5"),
+    ],
+)
 def test_protocol_mismatch_is_refused(tmp_path, changed, expected):
     mine = write(tmp_path / "mine", [record("m0", "mine", 0.9, 0.01, **changed)])
     published = write(tmp_path / "pub", PUBLISHED)
@@ -127,13 +159,17 @@ def test_metric_defined_differently_is_refused():
 
 
 def test_skip_mismatched_ranks_the_rest_and_lists_the_others(tmp_path):
-    mine = write(tmp_path / "mine", [record("good", "mine", 0.9, 0.01),
-                                      record("bad", "mine", 0.9, 0.01, budget=100)])
+    mine = write(
+        tmp_path / "mine",
+        [record("good", "mine", 0.9, 0.01), record("bad", "mine", 0.9, 0.01, budget=100)],
+    )
     published = write(tmp_path / "pub", PUBLISHED)
     refused = CliRunner().invoke(cli, ["leaderboard", "compare", mine, published])
     assert refused.exit_code == 2 and "--skip-mismatched" in refused.output
-    result = CliRunner().invoke(cli, ["leaderboard", "compare", mine, published,
-                                      "--skip-mismatched", "--by", "clean_accuracy"])
+    result = CliRunner().invoke(
+        cli,
+        ["leaderboard", "compare", mine, published, "--skip-mismatched", "--by", "clean_accuracy"],
+    )
     assert result.exit_code == 0, result.output
     first_row = [line for line in result.output.splitlines() if line.startswith("|")][2]
     assert "| yours" in first_row and "90.0 (1)" in first_row
@@ -148,8 +184,9 @@ def test_another_data_copy_is_noted():
 
 def test_unknown_ranking_metric(tmp_path):
     mine = write(tmp_path / "mine", [record("m", "mine", 0.8, 0.1)])
-    result = CliRunner().invoke(cli, ["leaderboard", "compare", mine,
-                                      write(tmp_path / "pub", PUBLISHED), "--by", "loss"])
+    result = CliRunner().invoke(
+        cli, ["leaderboard", "compare", mine, write(tmp_path / "pub", PUBLISHED), "--by", "loss"]
+    )
     assert result.exit_code == 2 and "cannot rank by 'loss'" in result.output
 
 
@@ -164,8 +201,9 @@ def test_leaderboard_without_subcommand_still_shows_tables(tmp_path):
 def test_a_broken_record_file_is_named(tmp_path):
     mine = write(tmp_path / "mine", [record("m", "mine", 0.8, 0.1)])
     (tmp_path / "mine" / "records" / "broken.json").write_text('{"cell_id": ')
-    result = CliRunner().invoke(cli, ["leaderboard", "compare", mine,
-                                      write(tmp_path / "pub", PUBLISHED)])
+    result = CliRunner().invoke(
+        cli, ["leaderboard", "compare", mine, write(tmp_path / "pub", PUBLISHED)]
+    )
     assert result.exit_code == 2
     assert "broken.json" in result.output and "not a valid record" in result.output
     (tmp_path / "mine" / "records" / "broken.json").write_text('{"cell_id": "x"}')

@@ -3,8 +3,8 @@
 import pytest
 from click.testing import CliRunner
 
+from mcbench.bench.load import load_benchmark
 from mcbench.cli import cli
-from mcbench.config import load_benchmark
 from mcbench.errors import ConfigError
 from tests.conftest import TINY
 
@@ -25,8 +25,9 @@ def test_tiny_file_expands_to_the_cartesian_product(tiny_yaml, registry):
 
 
 def test_cell_ids_do_not_depend_on_key_order(write_yaml, registry):
-    reordered = TINY.replace("{name: path, epochs: 2, batch_size: 32}",
-                             "{batch_size: 32, epochs: 2, name: path}")
+    reordered = TINY.replace(
+        "{name: path, epochs: 2, batch_size: 32}", "{batch_size: 32, epochs: 2, name: path}"
+    )
     a = load_benchmark(write_yaml(TINY, "a.yaml"), registry)
     b = load_benchmark(write_yaml(reordered, "b.yaml"), registry)
     assert [c.cell_id for c in a.cells] == [c.cell_id for c in b.cells]
@@ -43,8 +44,9 @@ def test_the_shipped_benchmarks_file_is_valid(registry):
     for track, attacks in {"backdoor-repair": 1, "injection-repair": 3}.items():
         assert sum(c.track == track for c in paper.cells) == 2 * attacks * 7 * 6 * 3
         assert sum(c.track == track for c in quick.cells) == attacks * 7 * 2
-        baselines = {c.repair.name for c in quick.cells
-                     if c.track == track and c.connection is None}
+        baselines = {
+            c.repair.name for c in quick.cells if c.track == track and c.connection is None
+        }
         assert baselines == {"finetune", "scratch", "noisy", "fineprune"}
     # 2 architectures x 3 connections x 1 budget x 3 seeds; quick: 3 connections
     assert sum(c.track == "evasion-path" for c in paper.cells) == 18
@@ -71,20 +73,29 @@ def test_unknown_parameter(write_yaml, registry):
 
 
 def test_mistyped_parameter(write_yaml, registry):
-    err, _ = error_of(write_yaml, registry, TINY.replace("epochs: 2, batch_size: 32}]",
-                                                        "epochs: two, batch_size: 32}]"))
+    err, _ = error_of(
+        write_yaml,
+        registry,
+        TINY.replace("epochs: 2, batch_size: 32}]", "epochs: two, batch_size: 32}]"),
+    )
     assert err.line == 7 and err.key.endswith("repairs[0].epochs")
     assert "expected an integer" in err.message
 
 
 def test_value_out_of_range(write_yaml, registry):
     err, _ = error_of(write_yaml, registry, TINY.replace("poison_rate: 0.1", "poison_rate: 1.5"))
-    assert err.line == 6 and err.key.endswith("attacks[0].poison_rate") and "poison_rate" in err.message
+    assert (
+        err.line == 6
+        and err.key.endswith("attacks[0].poison_rate")
+        and "poison_rate" in err.message
+    )
 
 
 def test_settings_section_errors(write_yaml, registry):
     err, _ = error_of(write_yaml, registry, TINY.replace("{grid: 3}", "{grid: 1}"))
-    assert err.line == 14 and err.key.endswith("evaluate.grid") and "grid must be >= 2" in err.message
+    assert (
+        err.line == 14 and err.key.endswith("evaluate.grid") and "grid must be >= 2" in err.message
+    )
     err, _ = error_of(write_yaml, registry, TINY.replace("lr: 0.05}", "lrate: 0.05}"))
     assert err.line == 13 and err.key.endswith("train.lrate") and "did you mean 'lr'" in err.message
 
@@ -97,14 +108,18 @@ def test_bad_budgets_and_unknown_keys(write_yaml, registry):
 
 
 def test_duplicate_key_and_syntax_error(write_yaml, registry):
-    err, _ = error_of(write_yaml, registry, TINY.replace("    seeds: [0]\n", "    seeds: [0]\n    seeds: [1]\n"))
+    err, _ = error_of(
+        write_yaml, registry, TINY.replace("    seeds: [0]\n", "    seeds: [0]\n    seeds: [1]\n")
+    )
     assert err.line == 11 and "appears twice" in err.message
     err, _ = error_of(write_yaml, registry, TINY.replace("budgets: [40]", "budgets: [40"))
     assert err.line is not None and "not valid YAML" in err.message
 
 
 def test_profiles_override_and_errors_point_into_the_profile(write_yaml, registry):
-    text = TINY + """\
+    text = (
+        TINY
+        + """\
 profiles:
   small:
     tracks:
@@ -116,6 +131,7 @@ profiles:
       backdoor-repair:
         train: {epochs: 0}
 """
+    )
     path = write_yaml(text)
     bench = load_benchmark(path, registry, profile="small")
     assert sorted({c.budget for c in bench.cells}) == [20, 30]
@@ -123,7 +139,10 @@ profiles:
     assert {c.train.lr for c in bench.cells} == {0.05}  # merged key by key
     with pytest.raises(ConfigError) as info:
         load_benchmark(path, registry, profile="broken")
-    assert info.value.line == 24 and info.value.key == "profiles.broken.tracks.backdoor-repair.train.epochs"
+    assert (
+        info.value.line == 24
+        and info.value.key == "profiles.broken.tracks.backdoor-repair.train.epochs"
+    )
     with pytest.raises(ConfigError, match="unknown profile 'smal' - did you mean 'small'"):
         load_benchmark(path, registry, profile="smal")
 
@@ -135,7 +154,10 @@ def test_cli_validate_exit_codes(write_yaml, tiny_yaml):
     bad = write_yaml(TINY.replace("name: convnet", "name: convnot"), "bad.yaml")
     result = runner.invoke(cli, ["validate", str(bad)])
     assert result.exit_code == 2
-    assert f"{bad}:5: tracks.backdoor-repair.architectures[0].name: unknown architecture" in result.output
+    assert (
+        f"{bad}:5: tracks.backdoor-repair.architectures[0].name: unknown architecture"
+        in result.output
+    )
     missing = runner.invoke(cli, ["run", str(bad.parent / "nope.yaml")])
     assert missing.exit_code == 2 and "nope.yaml" in missing.output
 

@@ -15,8 +15,15 @@ from mcbench_plugins.connections.bezier import Bezier
 from mcbench_plugins.connections.linear import Linear
 from mcbench_plugins.connections.polychain import Polychain
 
-CONNECTIONS = [Linear(), Bezier(), Bezier(bends=4), Bezier(bends=6), Polychain(),
-               Polychain(bends=4), Polychain(bends=5)]
+CONNECTIONS = [
+    Linear(),
+    Bezier(),
+    Bezier(bends=4),
+    Bezier(bends=6),
+    Polychain(),
+    Polychain(bends=4),
+    Polychain(bends=5),
+]
 GRID = [i / 40 for i in range(41)]
 
 
@@ -49,7 +56,9 @@ def test_float_and_tensor_arguments_agree(connection):
     for t in (0.3, 0.75):
         from_float = connection.coefficients(t)
         assert torch.equal(from_float, connection.coefficients(torch.tensor(t)))
-        assert torch.equal(from_float, connection.coefficients(torch.tensor(t, dtype=torch.float64)))
+        assert torch.equal(
+            from_float, connection.coefficients(torch.tensor(t, dtype=torch.float64))
+        )
         assert from_float.device == torch.device("cpu")
 
 
@@ -65,7 +74,7 @@ def test_bezier_matches_the_bernstein_closed_form(bends):
     degree = bends - 1
     assert Bezier(bends=bends).num_bends == bends
     for t in GRID:
-        expected = [math.comb(degree, k) * t ** k * (1 - t) ** (degree - k) for k in range(bends)]
+        expected = [math.comb(degree, k) * t**k * (1 - t) ** (degree - k) for k in range(bends)]
         got = Bezier(bends=bends).coefficients(t).double()
         assert torch.allclose(got, torch.tensor(expected, dtype=torch.float64), atol=1e-6)
 
@@ -74,8 +83,9 @@ def test_bezier_midpoints_and_quadratic_form():
     assert torch.equal(Bezier().coefficients(0.5), torch.tensor([0.25, 0.5, 0.25]))
     assert torch.equal(Bezier(bends=4).coefficients(0.5), torch.tensor([1, 3, 3, 1]) / 8)
     t = 0.3
-    assert torch.allclose(Bezier().coefficients(t),
-                          torch.tensor([(1 - t) ** 2, 2 * t * (1 - t), t ** 2]), atol=1e-7)
+    assert torch.allclose(
+        Bezier().coefficients(t), torch.tensor([(1 - t) ** 2, 2 * t * (1 - t), t**2]), atol=1e-7
+    )
 
 
 @pytest.mark.parametrize("bends", [3, 4, 5])
@@ -109,9 +119,10 @@ def test_too_few_bends_are_rejected(cls, bends):
         cls(bends=bends)
 
 
-@pytest.mark.parametrize("module, cls, name", [(linear, Linear, "linear"),
-                                               (bezier, Bezier, "bezier"),
-                                               (polychain, Polychain, "polychain")])
+@pytest.mark.parametrize(
+    "module, cls, name",
+    [(linear, Linear, "linear"), (bezier, Bezier, "bezier"), (polychain, Polychain, "polychain")],
+)
 def test_connection_registration(module, cls, name):
     registered = []
     module.mcbench_register_connections(register=registered.append)

@@ -6,15 +6,21 @@ import copy
 import torch
 from torch import nn
 
-from mcbench.curves import CurveModel
+from mcbench.toolkit.curves import CurveModel
 from mcbench_plugins.connections.bezier import Bezier
 from mcbench_plugins.connections.linear import Linear
 from mcbench_plugins.connections.polychain import Polychain
 
 
 def small_bn_net():
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 3),
+    )
 
 
 def endpoints(seed=0):
@@ -103,4 +109,3 @@ def test_works_on_a_timm_model():
     start = copy.deepcopy(a).eval()
     end_model = curve.model_at(0.0).eval()
     assert all(torch.equal(p, q) for p, q in zip(start.parameters(), end_model.parameters()))
-

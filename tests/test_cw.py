@@ -12,8 +12,7 @@ from torch import nn
 
 from mcbench.testing import check_declaration
 from mcbench_plugins.attacks import cw
-from mcbench_plugins.attacks.cw import (CarliniWagnerL2, cw_margin, from_tanh_space,
-                                        to_tanh_space)
+from mcbench_plugins.attacks.cw import CarliniWagnerL2, cw_margin, from_tanh_space, to_tanh_space
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -105,9 +104,20 @@ def test_declaration_and_registration():
     assert CarliniWagnerL2.stage == "evasion" and CarliniWagnerL2.name == "cw"
 
 
-@pytest.mark.parametrize("bad", [dict(kappa=-1.0), dict(c=0.0), dict(c=-1.0),
-                                 dict(search_steps=0), dict(steps=0), dict(lr=0.0),
-                                 dict(eps=0.0), dict(eps=-0.5), dict(c=float("inf"))])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(kappa=-1.0),
+        dict(c=0.0),
+        dict(c=-1.0),
+        dict(search_steps=0),
+        dict(steps=0),
+        dict(lr=0.0),
+        dict(eps=0.0),
+        dict(eps=-0.5),
+        dict(c=float("inf")),
+    ],
+)
 def test_bad_parameters_raise(bad):
     with pytest.raises(ValueError):
         CarliniWagnerL2(**bad)
@@ -183,10 +193,10 @@ def test_binary_search_recovers_from_a_poor_initial_constant():
     searched = CarliniWagnerL2(c=1e-4, search_steps=9).perturb(model, images, label)
     assert_near_minimal(float(l2(searched, images)[0]), 0.3)
     # too large a constant succeeds at once but overshoots; the search tightens it
-    large_once = float(l2(CarliniWagnerL2(c=100.0, search_steps=1).perturb(
-        model, images, label), images)[0])
-    large_searched = float(l2(CarliniWagnerL2(c=100.0).perturb(model, images, label),
-                              images)[0])
+    large_once = float(
+        l2(CarliniWagnerL2(c=100.0, search_steps=1).perturb(model, images, label), images)[0]
+    )
+    large_searched = float(l2(CarliniWagnerL2(c=100.0).perturb(model, images, label), images)[0])
     assert 0.3 <= large_searched < large_once
 
 
@@ -209,7 +219,7 @@ def test_early_stop_is_per_sample():
     attack = CarliniWagnerL2(lr=0.05)
     together = attack.perturb(model, images, labels)
     sizes = list(model.batch_sizes)
-    alone = [attack.perturb(model, images[i:i + 1], labels[i:i + 1]) for i in range(2)]
+    alone = [attack.perturb(model, images[i : i + 1], labels[i : i + 1]) for i in range(2)]
     assert torch.allclose(together[0], alone[0][0], rtol=0, atol=1e-12)
     assert torch.allclose(together[1], alone[1][0], rtol=0, atol=1e-12)
     found = l2(together, images)
@@ -226,7 +236,7 @@ def test_moves_pixels_that_are_exactly_zero_or_one():
     label = torch.tensor([0])
     assert int(predictions(model, images)[0]) == 0
     adv = CarliniWagnerL2(steps=300, lr=0.05).perturb(model, images, label)
-    closed = 0.3 / 2 ** 0.5
+    closed = 0.3 / 2**0.5
     assert_near_minimal(float(l2(adv, images)[0]), closed)
     assert float(adv[0, 0, 0, 0]) == pytest.approx(0.15, abs=2e-3)
     assert float(adv[0, 0, 0, 1]) == pytest.approx(0.85, abs=2e-3)
@@ -237,8 +247,10 @@ def test_negative_logits():
     g = torch.Generator().manual_seed(1)
     weight = torch.randn(3, 4, generator=g, dtype=torch.double)
     bias = -1000 - weight.sum(dim=1) * 0.5
-    xs = 0.5 + torch.tensor([[0.1, -0.05, 0.0, 0.08], [-0.1, 0.1, 0.05, -0.02],
-                             [0.0, 0.12, -0.1, 0.03]], dtype=torch.double)
+    xs = 0.5 + torch.tensor(
+        [[0.1, -0.05, 0.0, 0.08], [-0.1, 0.1, 0.05, -0.02], [0.0, 0.12, -0.1, 0.03]],
+        dtype=torch.double,
+    )
     model = linear_model(weight, bias)
     images = as_images(xs)
     with torch.no_grad():

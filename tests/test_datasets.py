@@ -16,8 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
-from mcbench.params import describe
-from mcbench_plugins.datasets import cifar10, image_folders, synthetic
+from mcbench.registry.params import describe
+from mcbench_plugins.datasets import _image_folders as image_folders
+from mcbench_plugins.datasets import cifar10, synthetic
 from mcbench_plugins.datasets.cifar10 import CIFAR10, CLASS_NAMES
 from mcbench_plugins.datasets.synthetic import Synthetic
 
@@ -29,9 +30,13 @@ FILE_NAMES = ("0002.png", "0000.png", "0001.png")
 def make_images(seed: int = 0) -> dict[str, dict[str, list[np.ndarray]]]:
     """split -> class -> images (uint8 HWC), listed in file-name order."""
     rng = np.random.default_rng(seed)
-    return {split: {name: [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(n)]
-                    for name in CLASS_NAMES}
-            for split, n in (("train", TRAIN_PER_CLASS), ("test", TEST_PER_CLASS))}
+    return {
+        split: {
+            name: [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(n)]
+            for name in CLASS_NAMES
+        }
+        for split, n in (("train", TRAIN_PER_CLASS), ("test", TEST_PER_CLASS))
+    }
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -68,8 +73,9 @@ def write_archive(path: Path, images, leading: str = "cifar10-tiny") -> Path:
 
 
 def expected(images, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    arrays = [(image, label) for label, name in enumerate(CLASS_NAMES)
-              for image in images[split][name]]
+    arrays = [
+        (image, label) for label, name in enumerate(CLASS_NAMES) for image in images[split][name]
+    ]
     pixels = np.stack([a for a, _ in arrays]).transpose(0, 3, 1, 2)
     return torch.from_numpy(pixels.copy()), torch.tensor([label for _, label in arrays])
 
@@ -173,14 +179,15 @@ def test_subset_keeps_the_first_images_of_each_class(tmp_path):
         kept = data.train.images[data.train.labels == label]
         first_two = np.stack(images["train"][name][:2]).transpose(0, 3, 1, 2)
         assert torch.equal(kept, torch.from_numpy(first_two))
-        assert torch.equal(data.test.images[data.test.labels == label][0],
-                           torch.from_numpy(images["test"][name][0].transpose(2, 0, 1).copy()))
+        assert torch.equal(
+            data.test.images[data.test.labels == label][0],
+            torch.from_numpy(images["test"][name][0].transpose(2, 0, 1).copy()),
+        )
     with pytest.raises(ValueError, match="needs 4 airplane images"):
         CIFAR10(train_subset=40).load(root, tmp_path / "cache")
 
 
-@pytest.mark.parametrize("values", [{"train_subset": 15}, {"test_subset": -10},
-                                    {"source": "web"}])
+@pytest.mark.parametrize("values", [{"train_subset": 15}, {"test_subset": -10}, {"source": "web"}])
 def test_rejects_bad_settings(values):
     with pytest.raises(ValueError):
         CIFAR10(**values)
@@ -227,8 +234,14 @@ def test_missing_data_names_the_root_and_every_layout(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
         CIFAR10(download=False).load(tmp_path, tmp_path / "cache")
     message = str(error.value)
-    for needle in (str(tmp_path), "cifar-10-batches-py", f"{tmp_path}/train/<class>",
-                   f"{tmp_path}/cifar10/test/<class>", "*.tar.gz", "download: off"):
+    for needle in (
+        str(tmp_path),
+        "cifar-10-batches-py",
+        f"{tmp_path}/train/<class>",
+        f"{tmp_path}/cifar10/test/<class>",
+        "*.tar.gz",
+        "download: off",
+    ):
         assert needle in message
 
 
@@ -286,8 +299,9 @@ def test_synthetic_is_deterministic_per_seed(tmp_path):
 
 
 def test_synthetic_shapes_balance_and_statistics(tmp_path):
-    data = Synthetic(num_classes=5, image_size=12, channels=1, train_per_class=10,
-                     test_per_class=6).load(None, tmp_path)
+    data = Synthetic(
+        num_classes=5, image_size=12, channels=1, train_per_class=10, test_per_class=6
+    ).load(None, tmp_path)
     assert data.train.images.shape == (50, 1, 12, 12) and data.test.images.shape == (30, 1, 12, 12)
     assert data.train.images.dtype == torch.uint8 and data.train.labels.dtype == torch.int64
     assert torch.equal(torch.bincount(data.train.labels), torch.full((5,), 10))
@@ -301,8 +315,9 @@ def test_synthetic_shapes_balance_and_statistics(tmp_path):
 def test_synthetic_classes_are_separable(tmp_path):
     data = Synthetic().load(None, tmp_path)
     train, test = data.train.images.float().flatten(1), data.test.images.float().flatten(1)
-    centroids = torch.stack([train[data.train.labels == c].mean(0)
-                             for c in range(data.num_classes)])
+    centroids = torch.stack(
+        [train[data.train.labels == c].mean(0) for c in range(data.num_classes)]
+    )
     predicted = torch.cdist(test, centroids).argmin(1)
     assert (predicted == data.test.labels).float().mean().item() >= 0.95
 
@@ -316,9 +331,15 @@ def test_a_small_cnn_learns_synthetic_quickly(tmp_path):
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-        torch.nn.Flatten(), torch.nn.Linear(16, data.num_classes))
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(8, 16, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(16, data.num_classes),
+    )
     optimiser = torch.optim.Adam(model.parameters(), lr=0.01)
     x, y = normalised(data.train.images), data.train.labels
     for _ in range(5):
@@ -332,15 +353,17 @@ def test_a_small_cnn_learns_synthetic_quickly(tmp_path):
     assert accuracy.item() >= 0.95
 
 
-@pytest.mark.parametrize("values", [{"num_classes": 1}, {"image_size": 2}, {"noise": -0.1},
-                                    {"train_per_class": 0}])
+@pytest.mark.parametrize(
+    "values", [{"num_classes": 1}, {"image_size": 2}, {"noise": -0.1}, {"train_per_class": 0}]
+)
 def test_synthetic_rejects_bad_settings(values):
     with pytest.raises(ValueError):
         Synthetic(**values)
 
 
-REAL_DATA = Path(os.environ.get("MCBENCH_DATA")
-                 or Path(__file__).resolve().parents[2] / "shared" / "data")
+REAL_DATA = Path(
+    os.environ.get("MCBENCH_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
 
 
 @pytest.mark.realdata

@@ -3,8 +3,8 @@
 import torch
 from torch import nn
 
-from mcbench.data import ImageSet
-from mcbench.evaluation import predict, recalibrate_batchnorm
+from mcbench.kinds.data import ImageSet
+from mcbench.toolkit.evaluation import predict, recalibrate_batchnorm
 
 
 def test_recalibration_matches_hand_computed_statistics():

@@ -8,13 +8,13 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from mcbench.adversarial import adversarial_training_loss
+from mcbench.bench.load import load_benchmark
 from mcbench.cli import cli
-from mcbench.config import load_benchmark
 from mcbench.errors import ConfigError
-from mcbench.leaderboard import build_tables
-from mcbench.runner import run_benchmark
-from mcbench.store import Store
+from mcbench.results.leaderboard import build_tables
+from mcbench.run.runner import run_benchmark
+from mcbench.run.store import Store
+from mcbench.toolkit.adversarial import adversarial_training_loss
 from mcbench_plugins.attacks.pgd import PGD
 
 CPU = torch.device("cpu")
@@ -46,8 +46,13 @@ def test_metrics_carry_their_attacks_and_are_labelled_apart(write_yaml, registry
     bench = load_benchmark(write_yaml(EVASION_YAML), registry)
     cell = bench.cells[0]
     keys = [m.key for m in cell.metrics]
-    assert keys == ["clean_accuracy", "robust_accuracy(attack=pgd)", "robust_accuracy(attack=cw)",
-                    "adversarial_loss", "input_hessian_eig"]
+    assert keys == [
+        "clean_accuracy",
+        "robust_accuracy(attack=pgd)",
+        "robust_accuracy(attack=cw)",
+        "adversarial_loss",
+        "input_hessian_eig",
+    ]
     pgd = cell.metrics[1].instance.attack
     assert isinstance(pgd, PGD) and pgd.steps == 3 and pgd.eps == 0.03
     assert cell.adversarial.endpoints == ("B",) and cell.adversarial.attack.steps == 1
@@ -56,15 +61,30 @@ def test_metrics_carry_their_attacks_and_are_labelled_apart(write_yaml, registry
     assert "adversarial" not in cell.endpoint_identity("A")
 
 
-@pytest.mark.parametrize("old,new,key,message", [
-    ("{name: pgd, eps: 0.03, steps: 3}}", "{name: pgd, epss: 0.03, steps: 3}}",
-     "metrics[1].attack.epss", "unknown parameter 'epss'"),
-    ("{name: pgd, eps: 0.03, steps: 3}}", "{name: badnets}}",
-     "metrics[1].attack.name", "not a EvasionAttack; expected one of: cw, pgd"),
-    ("steps: 1}}", "steps: 0}}", "adversarial.attack", "steps must be at least 1"),
-    ("adversarial: {endpoints: [B], attack: {name: pgd, eps: 0.03, step_size: 0.03, steps: 1}}",
-     "adversarial: {endpoints: [C]}", "adversarial.endpoints", "must name A and/or B"),
-])
+@pytest.mark.parametrize(
+    "old,new,key,message",
+    [
+        (
+            "{name: pgd, eps: 0.03, steps: 3}}",
+            "{name: pgd, epss: 0.03, steps: 3}}",
+            "metrics[1].attack.epss",
+            "unknown parameter 'epss'",
+        ),
+        (
+            "{name: pgd, eps: 0.03, steps: 3}}",
+            "{name: badnets}}",
+            "metrics[1].attack.name",
+            "not a EvasionAttack; expected one of: cw, pgd",
+        ),
+        ("steps: 1}}", "steps: 0}}", "adversarial.attack", "steps must be at least 1"),
+        (
+            "adversarial: {endpoints: [B], attack: {name: pgd, eps: 0.03, step_size: 0.03, steps: 1}}",
+            "adversarial: {endpoints: [C]}",
+            "adversarial.endpoints",
+            "must name A and/or B",
+        ),
+    ],
+)
 def test_bad_nested_attacks_are_located(write_yaml, registry, old, new, key, message):
     text = EVASION_YAML.replace(old, new, 1)
     assert text != EVASION_YAML
@@ -79,8 +99,11 @@ def test_adversarial_training_trains_on_the_attacks_worst_points():
 
     class Spy(PGD):
         def perturb(self, model, images, labels, **kwargs):
-            seen.update(goal=kwargs["goal"], training=model.training,
-                        grads=[p.requires_grad for p in model.parameters()])
+            seen.update(
+                goal=kwargs["goal"],
+                training=model.training,
+                grads=[p.requires_grad for p in model.parameters()],
+            )
             return torch.zeros_like(images)  # a recognisable "adversarial" batch
 
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
@@ -97,8 +120,14 @@ def test_adversarial_training_trains_on_the_attacks_worst_points():
 def test_evasion_track_end_to_end(write_yaml, registry, tmp_path):
     path = write_yaml(EVASION_YAML)
     results = tmp_path / "results"
-    summary = run_benchmark(load_benchmark(path, registry), Store(results), CPU, None,
-                            tmp_path / "cache", lambda *a: None)
+    summary = run_benchmark(
+        load_benchmark(path, registry),
+        Store(results),
+        CPU,
+        None,
+        tmp_path / "cache",
+        lambda *a: None,
+    )
     assert not summary.failed and len(summary.ran) == 2
     records = [json.loads(p.read_text()) for p in (results / "records").glob("*.json")]
     for record in records:
@@ -117,8 +146,8 @@ def test_evasion_track_end_to_end(write_yaml, registry, tmp_path):
 
 
 def test_a_curve_fitted_on_adversarial_loss_attacks_the_point_at_the_sampled_t():
-    from mcbench.data import ImageSet
     from mcbench.kinds import RepairContext
+    from mcbench.kinds.data import ImageSet
     from mcbench_plugins.connections.bezier import Bezier
     from mcbench_plugins.repairs.path import PathRepair
 
@@ -129,21 +158,34 @@ def test_a_curve_fitted_on_adversarial_loss_attacks_the_point_at_the_sampled_t()
             # the network at the sampled t, weights detached from the bends
             t = model.t
             expected = model.curve.forward_with_weights(images, t)[0]
-            calls.append((float(t), torch.allclose(model(images), expected),
-                          model(images).requires_grad, kwargs["goal"]))
+            calls.append(
+                (
+                    float(t),
+                    torch.allclose(model(images), expected),
+                    model(images).requires_grad,
+                    kwargs["goal"],
+                )
+            )
             return super().perturb(model, images, labels, **kwargs)
 
     def net():
         torch.manual_seed(0)
         return nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
 
-    data = ImageSet(torch.randint(0, 256, (16, 3, 2, 2), dtype=torch.uint8),
-                    torch.arange(16) % 3)
+    data = ImageSet(torch.randint(0, 256, (16, 3, 2, 2), dtype=torch.uint8), torch.arange(16) % 3)
     a, b = net(), net()
     with torch.no_grad():
         b[1].weight.add_(0.5)
-    ctx = RepairContext(endpoints=(a, b), build=net, bonafide=data, connection=Bezier(),
-                        num_classes=3, device=CPU, seed=0, augment=False)
+    ctx = RepairContext(
+        endpoints=(a, b),
+        build=net,
+        bonafide=data,
+        connection=Bezier(),
+        num_classes=3,
+        device=CPU,
+        seed=0,
+        augment=False,
+    )
     clean = PathRepair(epochs=1, batch_size=8).fit(ctx)["interior"]
     adversarial = PathRepair(epochs=1, batch_size=8, adversarial=Spy(steps=2)).fit(ctx)["interior"]
     assert len(calls) == 2 and len({t for t, *_ in calls}) == 2

@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mcbench import hessian
-from mcbench.data import ImageSet, as_batch
 from mcbench.kinds import MetricContext
-from mcbench.stages import Normalize
+from mcbench.kinds.data import ImageSet, as_batch
 from mcbench.testing import check_plugin
+from mcbench.toolkit import hessian
+from mcbench.toolkit.nets import Normalize
 from mcbench_plugins.metrics.input_hessian_eig import InputHessianEig
 
 CLASSES = 5
@@ -20,16 +20,29 @@ REL = 1e-4
 
 def relu_net(seed=0) -> nn.Module:
     torch.manual_seed(seed)
-    net = nn.Sequential(Normalize((0.5, 0.4), (0.3, 0.2)),
-                        nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, CLASSES))
+    net = nn.Sequential(
+        Normalize((0.5, 0.4), (0.3, 0.2)),
+        nn.Conv2d(2, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16, 8),
+        nn.ReLU(),
+        nn.Linear(8, CLASSES),
+    )
     return net.double().eval()
 
 
 def smooth_net(seed=0) -> nn.Module:
     torch.manual_seed(seed)
-    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.GELU(), nn.Flatten(),
-                        nn.Linear(64, 8), nn.Softplus(), nn.Linear(8, CLASSES))
+    net = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1),
+        nn.GELU(),
+        nn.Flatten(),
+        nn.Linear(64, 8),
+        nn.Softplus(),
+        nn.Linear(8, CLASSES),
+    )
     with torch.no_grad():  # larger weights: curvature of the activations dominates
         for p in net.parameters():
             p.mul_(3)
@@ -66,14 +79,21 @@ def hidden_tanh_net() -> nn.Module:
 
 def disguised_net() -> nn.Module:
     torch.manual_seed(2)
-    return nn.Sequential(DisguisedNormalize(), nn.Flatten(), nn.Linear(32, 8), nn.ReLU(),
-                         nn.Linear(8, CLASSES)).double().eval()
+    return (
+        nn.Sequential(
+            DisguisedNormalize(), nn.Flatten(), nn.Linear(32, 8), nn.ReLU(), nn.Linear(8, CLASSES)
+        )
+        .double()
+        .eval()
+    )
 
 
 def inputs(n=4, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.rand((n, *SHAPE), generator=g, dtype=torch.float64),
-            torch.randint(0, CLASSES, (n,), generator=g))
+    return (
+        torch.rand((n, *SHAPE), generator=g, dtype=torch.float64),
+        torch.randint(0, CLASSES, (n,), generator=g),
+    )
 
 
 def brute_force_spectra(model, x, y) -> list[torch.Tensor]:
@@ -99,8 +119,14 @@ def metric_context(model, n=6, seed=0):
     images = torch.randint(0, 256, (n, *SHAPE), generator=g, dtype=torch.uint8)
     labels = torch.randint(0, CLASSES, (n,), generator=g)
     data = ImageSet(images, labels)
-    ctx = MetricContext(model=model, clean=data, triggered=None, num_classes=CLASSES,
-                        device=torch.device("cpu"), batch_size=4)
+    ctx = MetricContext(
+        model=model,
+        clean=data,
+        triggered=None,
+        num_classes=CLASSES,
+        device=torch.device("cpu"),
+        batch_size=4,
+    )
     return ctx, as_batch(images).double(), labels
 
 
@@ -124,10 +150,12 @@ def test_auto_picks_exact_on_relu_network():
 def test_smooth_hessian_is_indefinite_and_lanczos_matches():
     model, (x, y) = smooth_net(), inputs()
     spectra = brute_force_spectra(model, x, y)
-    assert all(float(s[0]) < -1e-3 * float(s[-1].abs()) for s in spectra), \
+    assert all(float(s[0]) < -1e-3 * float(s[-1].abs()) for s in spectra), (
         "the smooth network's Hessian should have negative eigenvalues"
-    estimate = hessian.lanczos_top_eigenvalue(model, x, y,
-                                              generator=torch.Generator().manual_seed(0))
+    )
+    estimate = hessian.lanczos_top_eigenvalue(
+        model, x, y, generator=torch.Generator().manual_seed(0)
+    )
     assert_close(estimate.values, torch.stack([s[-1] for s in spectra]))
     assert float(estimate.residuals.max()) < 1e-2 * float(estimate.values.abs().min())
     # the Gauss-Newton part alone misses the activations' curvature
@@ -149,8 +177,9 @@ def test_auto_picks_lanczos_on_smooth_network():
 
 def test_power_iteration_converges_on_psd_hessian():
     model, (x, y) = relu_net(), inputs()
-    estimate = hessian.power_top_eigenvalue(model, x, y, iterations=300, tol=1e-12,
-                                            generator=torch.Generator().manual_seed(0))
+    estimate = hessian.power_top_eigenvalue(
+        model, x, y, iterations=300, tol=1e-12, generator=torch.Generator().manual_seed(0)
+    )
     assert_close(estimate.values, brute_force_top(model, x, y))
     assert estimate.iterations < 300
 
@@ -172,12 +201,16 @@ def test_auto_detects_hidden_smooth_function(build):
 def test_sample_value_does_not_depend_on_batch(method):
     model = relu_net() if method == "exact" else smooth_net()
     x, y = inputs(n=5)
-    compute = {"exact": lambda a, b: hessian.exact_top_eigenvalue(model, a, b),
-               "lanczos": lambda a, b: hessian.lanczos_top_eigenvalue(
-                   model, a, b, iterations=32, tol=0,
-                   generator=torch.Generator().manual_seed(3)).values}[method]
+    compute = {
+        "exact": lambda a, b: hessian.exact_top_eigenvalue(model, a, b),
+        "lanczos": lambda a, b: (
+            hessian.lanczos_top_eigenvalue(
+                model, a, b, iterations=32, tol=0, generator=torch.Generator().manual_seed(3)
+            ).values
+        ),
+    }[method]
     batch = compute(x, y)
-    alone = torch.cat([compute(x[i:i + 1], y[i:i + 1]) for i in range(len(x))])
+    alone = torch.cat([compute(x[i : i + 1], y[i : i + 1]) for i in range(len(x))])
     assert_close(batch, alone, rel=1e-9)
 
 
@@ -185,8 +218,9 @@ def test_sample_value_does_not_depend_on_batch(method):
 def test_iterative_methods_are_seeded(method):
     model, (x, y) = smooth_net(), inputs()
     run = {"lanczos": hessian.lanczos_top_eigenvalue, "power": hessian.power_top_eigenvalue}[method]
-    first, second, other = (run(model, x, y, 3, 0.0, torch.Generator().manual_seed(s)).values
-                            for s in (0, 0, 1))
+    first, second, other = (
+        run(model, x, y, 3, 0.0, torch.Generator().manual_seed(s)).values for s in (0, 0, 1)
+    )
     assert torch.equal(first, second)
     assert not torch.equal(first, other)
 
@@ -205,8 +239,7 @@ def test_metric_uses_first_samples_and_records_method():
     model = relu_net()
     ctx, x, y = metric_context(model, n=6)
     value = InputHessianEig(method="exact", samples=4, chunk=3).compute(ctx)
-    assert ctx.notes["input_hessian_eig"] == {"requested": "exact", "samples": 4,
-                                              "method": "exact"}
+    assert ctx.notes["input_hessian_eig"] == {"requested": "exact", "samples": 4, "method": "exact"}
     assert abs(value - float(brute_force_top(model, x[:4], y[:4]).mean())) < REL * value
 
 
@@ -252,8 +285,17 @@ def test_contract():
     check_plugin(InputHessianEig, method="lanczos")
 
 
-@pytest.mark.parametrize("params", [{"method": "newton"}, {"samples": -1}, {"chunk": 0},
-                                    {"iterations": 0}, {"tol": -1.0}, {"tol": float("nan")}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"method": "newton"},
+        {"samples": -1},
+        {"chunk": 0},
+        {"iterations": 0},
+        {"tol": -1.0},
+        {"tol": float("nan")},
+    ],
+)
 def test_bad_parameters(params):
     with pytest.raises(ValueError):
         InputHessianEig(**params)

@@ -9,16 +9,16 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
+from mcbench.bench.load import load_benchmark
 from mcbench.cli import cli
-from mcbench.config import load_benchmark
 from mcbench.errors import ConfigError
-from mcbench.evaluation import predict
 from mcbench.kinds import Injection, MetricContext, TamperContext, TargetedTamper
-from mcbench.runner import run_benchmark
-from mcbench.stages import Normalize
-from mcbench.store import Store
-from mcbench.tampering import margin
-from mcbench.training import fit
+from mcbench.run.runner import run_benchmark
+from mcbench.run.store import Store
+from mcbench.toolkit.evaluation import predict
+from mcbench.toolkit.nets import Normalize
+from mcbench.toolkit.tampering import margin
+from mcbench.toolkit.training import fit
 from mcbench_plugins.architectures.convnet import ConvNet
 from mcbench_plugins.attacks.gda import GradientDescentAttack
 from mcbench_plugins.attacks.sba import SingleBiasAttack
@@ -54,13 +54,25 @@ tracks:
 @pytest.fixture(scope="module")
 def trained():
     """A small network trained on synthetic data, as mcbench wraps it, and that data."""
-    data = Synthetic(num_classes=4, image_size=16, train_per_class=100, test_per_class=40,
-                     noise=0.5).load(None, None)
+    data = Synthetic(
+        num_classes=4, image_size=16, train_per_class=100, test_per_class=40, noise=0.5
+    ).load(None, None)
     torch.manual_seed(0)
     net = ConvNet(widths=(8, 16), batch_norm=False).build(4, 3, 16)
     model = nn.Sequential(Normalize(data.mean, data.std), net)
-    fit(model, data.train, epochs=6, batch_size=32, lr=0.05, momentum=0.9, weight_decay=5e-4,
-        schedule="constant", augment=False, device=CPU, seed=0)
+    fit(
+        model,
+        data.train,
+        epochs=6,
+        batch_size=32,
+        lr=0.05,
+        momentum=0.9,
+        weight_decay=5e-4,
+        schedule="constant",
+        augment=False,
+        device=CPU,
+        seed=0,
+    )
     return model.eval(), data
 
 
@@ -71,14 +83,24 @@ def fresh_copy(model):
 def tamper(attack, model, data, seed=0, injection_seed=1):
     injection = attack.choose_injection(data.test, 4, torch.Generator().manual_seed(injection_seed))
     order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(2))
-    ctx = TamperContext(model=model, network=model[1], attacker=data.train.subset(order),
-                        injection=injection, num_classes=4, device=CPU, seed=seed)
+    ctx = TamperContext(
+        model=model,
+        network=model[1],
+        attacker=data.train.subset(order),
+        injection=injection,
+        num_classes=4,
+        device=CPU,
+        seed=seed,
+    )
     return attack.tamper(ctx), injection
 
 
 def changed_entries(before: dict, after: dict) -> dict[str, int]:
-    return {k: int((before[k] != after[k]).sum()) for k in before
-            if not torch.equal(before[k], after[k])}
+    return {
+        k: int((before[k] != after[k]).sum())
+        for k in before
+        if not torch.equal(before[k], after[k])
+    }
 
 
 def predictions(model, images):
@@ -100,13 +122,15 @@ def test_injected_labels_are_never_the_true_ones_and_the_choice_is_seeded():
     pool = Synthetic(num_classes=5, test_per_class=20).load(None, None).test
     for seed in range(20):
         injection = TargetedTamper(targets=6).choose_injection(
-            pool, 5, torch.Generator().manual_seed(seed))
+            pool, 5, torch.Generator().manual_seed(seed)
+        )
         assert bool((injection.labels != injection.images.labels).all())
         assert torch.equal(pool.labels[injection.index], injection.images.labels)
     again = TargetedTamper(targets=6).choose_injection(pool, 5, torch.Generator().manual_seed(19))
     assert torch.equal(again.index, injection.index) and torch.equal(again.labels, injection.labels)
     fixed = TargetedTamper(targets=30, target_label=2).choose_injection(
-        pool, 5, torch.Generator().manual_seed(0))
+        pool, 5, torch.Generator().manual_seed(0)
+    )
     assert bool((fixed.labels == 2).all()) and bool((fixed.images.labels != 2).all())
     with pytest.raises(ValueError, match="not a class index"):
         TargetedTamper(target_label=7).choose_injection(pool, 5, torch.Generator())
@@ -128,8 +152,7 @@ def test_gda_on_a_hidden_layer_runs_the_whole_network_and_changes_only_that_laye
     model, data = trained
     model = fresh_copy(model)
     before = {k: v.clone() for k, v in model[1].state_dict().items()}
-    attack = GradientDescentAttack(layer="3", target_weight=10.0, lr=3e-3, keep=200,
-                                   max_steps=400)
+    attack = GradientDescentAttack(layer="3", target_weight=10.0, lr=3e-3, keep=200, max_steps=400)
     report, injection = tamper(attack, model, data)
     assert report["tap"] == "full network"
     flipped = (predictions(model, injection.images) == injection.labels).double().mean()
@@ -172,8 +195,7 @@ def test_sba_on_a_hidden_layer_finds_a_bias_that_pushes_every_target_to_the_clas
     model, data = trained
     model = fresh_copy(model)
     before = {k: v.clone() for k, v in model[1].state_dict().items()}
-    report, injection = tamper(SingleBiasAttack(targets=4, target_label=1, layer="3"),
-                               model, data)
+    report, injection = tamper(SingleBiasAttack(targets=4, target_label=1, layer="3"), model, data)
     assert report["method"] == "search"
     assert changed_entries(before, model[1].state_dict()) == {"3.bias": 1}
     assert bool((predictions(model, injection.images) == 1).all())
@@ -198,8 +220,15 @@ def test_injection_metrics_against_a_hand_count():
         def forward(self, x):
             return fixed_logits[: len(x)]
 
-    ctx = MetricContext(model=Fixed(), clean=images, triggered=None, num_classes=3, device=CPU,
-                        batch_size=10, injection=Injection(images, injected, torch.arange(6)))
+    ctx = MetricContext(
+        model=Fixed(),
+        clean=images,
+        triggered=None,
+        num_classes=3,
+        device=CPU,
+        batch_size=10,
+        injection=Injection(images, injected, torch.arange(6)),
+    )
     # predicted 1 1 0 1 0 2 / injected 1 2 0 1 2 0 / true 0 1 2 0 1 2
     assert InjectionSuccess().compute(ctx) == pytest.approx(3 / 6)
     assert TargetAccuracy().compute(ctx) == pytest.approx(2 / 6)
@@ -217,15 +246,15 @@ def test_a_layer_name_the_network_lacks_is_a_validation_error(write_yaml, regist
 
 
 def test_injection_track_end_to_end_with_shared_endpoints_and_cached_tampering(
-        write_yaml, registry, tmp_path, monkeypatch):
+    write_yaml, registry, tmp_path, monkeypatch
+):
     path = write_yaml(INJECTION_YAML)
     results = tmp_path / "results"
     bench = load_benchmark(path, registry)
     gda, sba = bench.cells
     assert gda.endpoint_key("A") == sba.endpoint_key("A")  # trained once for both attacks
     assert gda.tamper_key("A") != sba.tamper_key("A") != sba.tamper_key("B")
-    summary = run_benchmark(bench, Store(results), CPU, None, tmp_path / "cache",
-                            lambda *a: None)
+    summary = run_benchmark(bench, Store(results), CPU, None, tmp_path / "cache", lambda *a: None)
     assert not summary.failed and len(summary.ran) == 2
     for cell in bench.cells:
         record = json.loads((results / "records" / f"{cell.cell_id}.json").read_text())

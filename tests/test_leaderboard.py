@@ -9,36 +9,55 @@ import pytest
 from click.testing import CliRunner
 
 from mcbench.cli import cli
-from mcbench.leaderboard import build_tables, load_records, render
+from mcbench.results.leaderboard import build_tables, load_records, render
 
 
 def record(cell_id, seed, connection, acc_mid, asr_mid, budget=500, depth=20, status="ok"):
     spec = lambda name, **params: {"name": name, "params": params, "version": "x"}
     return {
-        "schema": 1, "cell_id": cell_id, "status": status, "label": cell_id,
-        "config": {"track": "backdoor-repair", "dataset": spec("cifar10"),
-                   "architecture": spec("preresnet", depth=depth),
-                   "attack": spec("badnets", target=0), "repair": spec("path"),
-                   "connection": spec(connection), "budget": budget, "seed": seed,
-                   "metrics": [spec("clean_accuracy"), spec("attack_success_rate")]},
-        "metric_info": {"clean_accuracy": {"percent": True},
-                        "attack_success_rate": {"percent": True}},
+        "schema": 1,
+        "cell_id": cell_id,
+        "status": status,
+        "label": cell_id,
+        "config": {
+            "track": "backdoor-repair",
+            "dataset": spec("cifar10"),
+            "architecture": spec("preresnet", depth=depth),
+            "attack": spec("badnets", target=0),
+            "repair": spec("path"),
+            "connection": spec(connection),
+            "budget": budget,
+            "seed": seed,
+            "metrics": [spec("clean_accuracy"), spec("attack_success_rate")],
+        },
+        "metric_info": {
+            "clean_accuracy": {"percent": True},
+            "attack_success_rate": {"percent": True},
+        },
         "reported_t": 0.5,
-        "path": [{"t": 0.0, "clean_accuracy": 0.9, "attack_success_rate": 0.95},
-                 {"t": 0.5, "clean_accuracy": acc_mid, "attack_success_rate": asr_mid},
-                 {"t": 1.0, "clean_accuracy": 0.91, "attack_success_rate": 0.97}],
-        "endpoints": {"A": {"clean_accuracy": 0.92, "attack_success_rate": 0.96 + seed / 100},
-                      "B": {"clean_accuracy": 0.90, "attack_success_rate": 0.98}},
+        "path": [
+            {"t": 0.0, "clean_accuracy": 0.9, "attack_success_rate": 0.95},
+            {"t": 0.5, "clean_accuracy": acc_mid, "attack_success_rate": asr_mid},
+            {"t": 1.0, "clean_accuracy": 0.91, "attack_success_rate": 0.97},
+        ],
+        "endpoints": {
+            "A": {"clean_accuracy": 0.92, "attack_success_rate": 0.96 + seed / 100},
+            "B": {"clean_accuracy": 0.90, "attack_success_rate": 0.98},
+        },
         "error": None if status == "ok" else {"type": "X", "message": "boom", "traceback": ""},
     }
 
 
 @pytest.fixture
 def results(tmp_path):
-    rows = [record("a0", 0, "bezier", 0.85, 0.05), record("a1", 1, "bezier", 0.87, 0.03),
-            record("a2", 2, "bezier", 0.80, 0.10), record("b0", 0, "linear", 0.40, 0.20),
-            record("c0", 0, "bezier", 0.88, 0.02, depth=110),
-            record("f0", 0, "bezier", 0.0, 0.0, status="failed")]
+    rows = [
+        record("a0", 0, "bezier", 0.85, 0.05),
+        record("a1", 1, "bezier", 0.87, 0.03),
+        record("a2", 2, "bezier", 0.80, 0.10),
+        record("b0", 0, "linear", 0.40, 0.20),
+        record("c0", 0, "bezier", 0.88, 0.02, depth=110),
+        record("f0", 0, "bezier", 0.0, 0.0, status="failed"),
+    ]
     (tmp_path / "records").mkdir()
     for r in rows:
         (tmp_path / "records" / f"{r['cell_id']}.json").write_text(json.dumps(r))
@@ -49,7 +68,9 @@ def test_summary_is_mean_and_std_over_seeds(results):
     ok, failed = load_records(results)
     assert len(ok) == 5 and [r["cell_id"] for r in failed] == ["f0"]
     summary = build_tables(ok)["summary"]
-    row = summary[(summary.connection == "bezier") & (summary.architecture == "preresnet(depth=20)")]
+    row = summary[
+        (summary.connection == "bezier") & (summary.architecture == "preresnet(depth=20)")
+    ]
     assert len(row) == 1 and int(row.seeds.iloc[0]) == 3
     accs = [0.85, 0.87, 0.80]
     assert row["clean_accuracy_mean"].iloc[0] == pytest.approx(statistics.mean(accs))
@@ -88,9 +109,11 @@ def test_cli_leaderboard_reports_failed_cells(results):
 
 
 def test_leaderboard_never_imports_torch(results):
-    code = ("import sys; from mcbench.cli import cli\n"
-            f"cli(['leaderboard', {str(results)!r}], standalone_mode=False)\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    code = (
+        "import sys; from mcbench.cli import cli\n"
+        f"cli(['leaderboard', {str(results)!r}], standalone_mode=False)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "| bezier" in done.stdout
@@ -102,13 +125,20 @@ def test_weight_attacks_show_the_untampered_endpoints_and_one_tamper_row_per_end
         r = record(cell, 0, connection, 0.7, 0.1)
         r["config"]["track"] = "injection-repair"
         r["config"]["attack"] = {"name": "gda", "params": {}, "version": "x"}
-        r["untampered"] = {"A": {"clean_accuracy": 0.80, "attack_success_rate": 0.0},
-                           "B": {"clean_accuracy": 0.76, "attack_success_rate": 0.0}}
+        r["untampered"] = {
+            "A": {"clean_accuracy": 0.80, "attack_success_rate": 0.0},
+            "B": {"clean_accuracy": 0.76, "attack_success_rate": 0.0},
+        }
         r["keys"] = {"tamper_A": "ka", "tamper_B": "kb"}
-        r["tamper"] = {role: {"size": {"l0": 10 + i, "l2": 1.5, "linf": 0.25,
-                                       "changed": ["8.weight"]},
-                              "targets_flipped": 1.0, "steps": 40 + i, "seconds": 0.5}
-                       for i, role in enumerate("AB")}
+        r["tamper"] = {
+            role: {
+                "size": {"l0": 10 + i, "l2": 1.5, "linf": 0.25, "changed": ["8.weight"]},
+                "targets_flipped": 1.0,
+                "steps": 40 + i,
+                "seconds": 0.5,
+            }
+            for i, role in enumerate("AB")
+        }
         rows.append(r)
     tables = build_tables(rows)
     summary = tables["summary"]
@@ -124,15 +154,21 @@ def test_barrier_heights_and_the_loss_eigenvalue_correlation_against_hand_figure
 
     r = record("e0", 0, "bezier", 0.5, 0.1)
     r["config"]["track"] = "evasion-path"
-    r["config"]["metrics"] = [{"name": "clean_accuracy", "params": {}},
-                              {"name": "adversarial_loss", "params": {}},
-                              {"name": "input_hessian_eig", "params": {}}]
-    r["metric_info"] = {"clean_accuracy": {"percent": True, "higher_is_better": True},
-                        "adversarial_loss": {"higher_is_better": False},
-                        "input_hessian_eig": {"higher_is_better": False}}
+    r["config"]["metrics"] = [
+        {"name": "clean_accuracy", "params": {}},
+        {"name": "adversarial_loss", "params": {}},
+        {"name": "input_hessian_eig", "params": {}},
+    ]
+    r["metric_info"] = {
+        "clean_accuracy": {"percent": True, "higher_is_better": True},
+        "adversarial_loss": {"higher_is_better": False},
+        "input_hessian_eig": {"higher_is_better": False},
+    }
     loss, eig = [1.0, 3.0, 2.0], [10.0, 30.0, 25.0]
-    r["path"] = [{"t": t, "clean_accuracy": a, "adversarial_loss": l, "input_hessian_eig": e}
-                 for t, a, l, e in zip((0.0, 0.5, 1.0), (0.9, 0.5, 0.8), loss, eig)]
+    r["path"] = [
+        {"t": t, "clean_accuracy": a, "adversarial_loss": l, "input_hessian_eig": e}
+        for t, a, l, e in zip((0.0, 0.5, 1.0), (0.9, 0.5, 0.8), loss, eig)
+    ]
     table = build_tables([r])["barriers"]
     # interpolation at t=0.5: accuracy 0.85 (path 0.5), loss 1.5 (path 3.0)
     assert table["barrier:clean_accuracy_mean"].iloc[0] == pytest.approx(0.35)

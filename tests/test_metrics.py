@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mcbench.data import ImageSet
 from mcbench.kinds import MetricContext
+from mcbench.kinds.data import ImageSet
 from mcbench.registry import load_registry
 from mcbench.testing import check_plugin
 from mcbench_plugins.metrics import attack_success_rate, clean_accuracy, loss
@@ -28,8 +28,9 @@ TRIGGERED_PIXELS = [(0, 0), (200, 50), (30, 10), (5, 5), (100, 0)]
 
 
 def hand_logits(pixels) -> torch.Tensor:
-    return torch.tensor([[p0 / 100, p1 / 100, 1 - (p0 + p1) / 100] for p0, p1 in pixels],
-                        dtype=torch.float64)
+    return torch.tensor(
+        [[p0 / 100, p1 / 100, 1 - (p0 + p1) / 100] for p0, p1 in pixels], dtype=torch.float64
+    )
 
 
 def make_model() -> nn.Module:
@@ -46,11 +47,19 @@ def image_set(pixels, labels) -> ImageSet:
 
 
 def context(model=None, triggered_labels=(2, 2, 2, 2, 2), batch_size=4) -> MetricContext:
-    triggered = (image_set(TRIGGERED_PIXELS, list(triggered_labels))
-                 if triggered_labels is not None else None)
-    return MetricContext(model=model or make_model(), clean=image_set(CLEAN_PIXELS, CLEAN_LABELS),
-                         triggered=triggered, num_classes=3, device=torch.device("cpu"),
-                         batch_size=batch_size)
+    triggered = (
+        image_set(TRIGGERED_PIXELS, list(triggered_labels))
+        if triggered_labels is not None
+        else None
+    )
+    return MetricContext(
+        model=model or make_model(),
+        clean=image_set(CLEAN_PIXELS, CLEAN_LABELS),
+        triggered=triggered,
+        num_classes=3,
+        device=torch.device("cpu"),
+        batch_size=batch_size,
+    )
 
 
 def test_hand_logits_match_the_model():
@@ -65,8 +74,9 @@ def test_clean_accuracy_counts_correct_predictions():
     assert value == pytest.approx(4 / 6, abs=1e-12)
 
 
-@pytest.mark.parametrize("labels, hits", [((2, 2, 2, 2, 2), 3), ((2, 0, 0, 2, 0), 4),
-                                          ((1, 1, 1, 1, 1), 0)])
+@pytest.mark.parametrize(
+    "labels, hits", [((2, 2, 2, 2, 2), 3), ((2, 0, 0, 2, 0), 4), ((1, 1, 1, 1, 1), 0)]
+)
 def test_attack_success_rate_counts_hits_on_the_attacker_label(labels, hits):
     value = AttackSuccessRate().compute(context(triggered_labels=labels))
     assert isinstance(value, float)
@@ -84,8 +94,13 @@ def test_loss_is_the_mean_cross_entropy():
     log_softmax = logits - logits.exp().sum(dim=1, keepdim=True).log()
     manual = -log_softmax[torch.arange(len(labels)), labels].mean().item()
     assert value == pytest.approx(manual, abs=1e-5)
-    by_hand = sum(math.log(sum(math.exp(v) for v in row)) - row[y]
-                  for row, y in zip(hand_logits(CLEAN_PIXELS).tolist(), CLEAN_LABELS)) / 6
+    by_hand = (
+        sum(
+            math.log(sum(math.exp(v) for v in row)) - row[y]
+            for row, y in zip(hand_logits(CLEAN_PIXELS).tolist(), CLEAN_LABELS)
+        )
+        / 6
+    )
     assert value == pytest.approx(by_hand, abs=1e-5)
 
 
@@ -103,8 +118,9 @@ def test_metrics_share_one_forward_pass_per_data_set():
 
 def test_empty_triggered_set_gives_nan():
     ctx = context()
-    ctx.triggered = ImageSet(torch.zeros(0, 2, 1, 1, dtype=torch.uint8),
-                             torch.zeros(0, dtype=torch.int64))
+    ctx.triggered = ImageSet(
+        torch.zeros(0, 2, 1, 1, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64)
+    )
     assert math.isnan(AttackSuccessRate().compute(ctx))
 
 
@@ -116,11 +132,14 @@ def test_flags():
     assert AttackSuccessRate.higher_is_better is False and Loss.higher_is_better is False
 
 
-@pytest.mark.parametrize("module, cls, name", [
-    (clean_accuracy, CleanAccuracy, "clean_accuracy"),
-    (attack_success_rate, AttackSuccessRate, "attack_success_rate"),
-    (loss, Loss, "loss"),
-])
+@pytest.mark.parametrize(
+    "module, cls, name",
+    [
+        (clean_accuracy, CleanAccuracy, "clean_accuracy"),
+        (attack_success_rate, AttackSuccessRate, "attack_success_rate"),
+        (loss, Loss, "loss"),
+    ],
+)
 def test_metric_registration(module, cls, name):
     registered = []
     module.mcbench_register_metrics(register=registered.append)

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mcbench.data import to_float
-from mcbench.stages import Normalize
+from mcbench.kinds.data import to_float
 from mcbench.testing import check_declaration
+from mcbench.toolkit.nets import Normalize
 from mcbench_plugins.architectures.convnet import ConvNet
 from mcbench_plugins.attacks.pgd import PGD
 from mcbench_plugins.datasets.synthetic import Synthetic
@@ -59,8 +59,11 @@ def minimal_perturbation(weight, bias, x: torch.Tensor, norm: str) -> tuple[int,
     logits = w @ x.double().flatten() + b
     label = int(logits.argmax())
     dual = 1 if norm == "linf" else 2
-    distances = [(logits[label] - logits[j]) / torch.linalg.vector_norm(w[label] - w[j], dual)
-                 for j in range(len(w)) if j != label]
+    distances = [
+        (logits[label] - logits[j]) / torch.linalg.vector_norm(w[label] - w[j], dual)
+        for j in range(len(w))
+        if j != label
+    ]
     return label, float(min(distances))
 
 
@@ -112,17 +115,17 @@ def cnn():
     """A small conv-BN-ReLU net with input normalisation, trained briefly on noisy
     synthetic data: most points are correct, some fall to an 8/255 L-inf attack."""
     torch.manual_seed(0)
-    data = Synthetic(num_classes=4, image_size=16, train_per_class=32, test_per_class=16,
-                     noise=0.3).load(None, None)
-    model = nn.Sequential(Normalize(data.mean, data.std),
-                          ConvNet(widths=(8, 16)).build(4, 3, 16))
+    data = Synthetic(
+        num_classes=4, image_size=16, train_per_class=32, test_per_class=16, noise=0.3
+    ).load(None, None)
+    model = nn.Sequential(Normalize(data.mean, data.std), ConvNet(widths=(8, 16)).build(4, 3, 16))
     images, labels = to_float(data.train.images), data.train.labels
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     order = seeded()
     for _ in range(3):
         perm = torch.randperm(len(labels), generator=order)
         for start in range(0, len(labels), 32):
-            batch = perm[start:start + 32]
+            batch = perm[start : start + 32]
             loss = F.cross_entropy(model(images[batch]), labels[batch])
             optimiser.zero_grad()
             loss.backward()
@@ -135,6 +138,7 @@ def cnn():
 
 # -- declaration and validation -----------------------------------------------------------
 
+
 def test_declaration():
     check_declaration(PGD)
     attack = PGD()
@@ -142,9 +146,19 @@ def test_declaration():
     assert (attack.random_start, attack.restarts, attack.targeted) == (True, 1, False)
 
 
-@pytest.mark.parametrize("params", [
-    {"eps": 0.0}, {"eps": -0.1}, {"eps": math.nan}, {"eps": math.inf}, {"step_size": 0.0},
-    {"steps": 0}, {"restarts": 0}, {"norm": "l1"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"eps": 0.0},
+        {"eps": -0.1},
+        {"eps": math.nan},
+        {"eps": math.inf},
+        {"step_size": 0.0},
+        {"steps": 0},
+        {"restarts": 0},
+        {"norm": "l1"},
+    ],
+)
 def test_parameters_out_of_range_raise(params):
     with pytest.raises(ValueError):
         PGD(**params)
@@ -160,6 +174,7 @@ def test_targeted_without_targets_and_unknown_goal_raise():
 
 
 # -- closed forms on linear models ----------------------------------------------------------
+
 
 def linear_points(count: int = 6) -> torch.Tensor:
     """Points away from the box edges, so the closed forms (which ignore [0, 1]) hold."""
@@ -182,27 +197,29 @@ def test_linear_minimal_perturbation_is_the_threshold(norm):
 
 def test_targeted_reaches_the_target_on_a_linear_model():
     model = linear_model(MULTI_W, [0.0, 0.0, 0.0])
-    images = torch.tensor([[0.6, 0.4, 0.3, 0.5], [0.3, 0.6, 0.4, 0.5],
-                           [0.4, 0.3, 0.6, 0.5]]).view(3, 1, 2, 2)
+    images = torch.tensor([[0.6, 0.4, 0.3, 0.5], [0.3, 0.6, 0.4, 0.5], [0.4, 0.3, 0.6, 0.5]]).view(
+        3, 1, 2, 2
+    )
     labels = torch.tensor([0, 1, 2])
     targets = torch.tensor([2, 0, 1])
     # class t wins once x_t + eps > x_y - eps: the gap is 0.3, so eps 0.16 suffices
     attack = PGD(eps=0.16, step_size=0.05, steps=10, targeted=True)
     for goal in ("misclassify", "loss"):
-        adversarial = attack.perturb(model, images, labels, goal=goal, targets=targets,
-                                     generator=seeded())
+        adversarial = attack.perturb(
+            model, images, labels, goal=goal, targets=targets, generator=seeded()
+        )
         assert torch.equal(model(adversarial).argmax(1), targets), goal
     # below half the gap the target cannot win
     adversarial = PGD(eps=0.14, step_size=0.05, targeted=True).perturb(
-        model, images, labels, targets=targets, generator=seeded())
+        model, images, labels, targets=targets, generator=seeded()
+    )
     assert torch.equal(model(adversarial).argmax(1), labels)
 
 
 def test_targeted_misclassify_falls_back_to_a_wrong_class():
     # one pixel p decides: class 0 below p = 0.4, class 1 up to 0.6, class 2 (the target)
     # above; raising p is the way to the target, through class 1
-    model = linear_model([[0.0] * 4, [0.0, 0.0, 0.5, 0.0], [0.0, 0.0, 1.0, 0.0]],
-                         [0.5, 0.3, 0.0])
+    model = linear_model([[0.0] * 4, [0.0, 0.0, 0.5, 0.0], [0.0, 0.0, 1.0, 0.0]], [0.5, 0.3, 0.0])
     images, labels = torch.full((1, 1, 2, 2), 0.3), torch.tensor([0])
     targets = torch.tensor([2])
     for eps, expected in ((0.2, 1), (0.35, 2)):
@@ -213,14 +230,16 @@ def test_targeted_misclassify_falls_back_to_a_wrong_class():
 
 # -- against torchattacks ---------------------------------------------------------------------
 
+
 def test_robust_accuracy_no_higher_than_torchattacks(cnn):
     model, images, labels = cnn
     for random_start in (False, True):
         ours = PGD(eps=EPS, step_size=2 / 255, steps=10, random_start=random_start)
         adversarial = ours.perturb(model, images, labels, generator=seeded())
         torch.manual_seed(0)
-        theirs = torchattacks.PGD(model, eps=EPS, alpha=2 / 255, steps=10,
-                                  random_start=random_start)(images, labels)
+        theirs = torchattacks.PGD(
+            model, eps=EPS, alpha=2 / 255, steps=10, random_start=random_start
+        )(images, labels)
         ours_acc = robust(model, adversarial, labels).double().mean().item()
         theirs_acc = robust(model, theirs, labels).double().mean().item()
         clean_acc = robust(model, images, labels).double().mean().item()
@@ -231,14 +250,16 @@ def test_robust_accuracy_no_higher_than_torchattacks(cnn):
 def test_without_random_start_every_point_torchattacks_fools_is_fooled(cnn):
     model, images, labels = cnn
     ours = PGD(random_start=False).perturb(model, images, labels)
-    theirs = torchattacks.PGD(model, eps=EPS, alpha=2 / 255, steps=10,
-                              random_start=False)(images, labels)
+    theirs = torchattacks.PGD(model, eps=EPS, alpha=2 / 255, steps=10, random_start=False)(
+        images, labels
+    )
     fooled_by_them = ~robust(model, theirs, labels)
     assert fooled_by_them.any()
     assert not robust(model, ours, labels)[fooled_by_them].any()
 
 
 # -- the threat model -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("norm,eps", [("linf", EPS), ("l2", 0.5)])
 @pytest.mark.parametrize("goal", ["misclassify", "loss"])
@@ -262,34 +283,40 @@ def test_random_start_is_uniform_in_the_ball(norm):
     n, eps = 4000, 0.1
     counted = Counting(linear_model(BINARY_W, BINARY_B))
     images, labels = torch.full((n, 1, 2, 2), 0.5), torch.zeros(n, dtype=torch.int64)
-    PGD(norm=norm, eps=eps, steps=1).perturb(counted, images, labels, goal="loss",
-                                             generator=seeded())
+    PGD(norm=norm, eps=eps, steps=1).perturb(
+        counted, images, labels, goal="loss", generator=seeded()
+    )
     delta = (counted.first - images).flatten(1).double() / eps  # loss: the first forward is x_0
     if norm == "linf":
         assert delta.abs().max() <= 1 + 1e-6
-        torch.testing.assert_close(delta.mean(0), torch.zeros(4, dtype=torch.float64),
-                                   atol=0.03, rtol=0)
-        torch.testing.assert_close(delta.var(0), torch.full((4,), 1 / 3, dtype=torch.float64),
-                                   atol=0.02, rtol=0)
+        torch.testing.assert_close(
+            delta.mean(0), torch.zeros(4, dtype=torch.float64), atol=0.03, rtol=0
+        )
+        torch.testing.assert_close(
+            delta.var(0), torch.full((4,), 1 / 3, dtype=torch.float64), atol=0.02, rtol=0
+        )
         return
     radius = delta.norm(dim=1)
     assert radius.max() <= 1 + 1e-6
     for t in (0.5, 0.8, 0.9, 0.95):
-        assert abs((radius <= t).double().mean().item() - t ** 4) < 0.025, t
+        assert abs((radius <= t).double().mean().item() - t**4) < 0.025, t
     direction = delta / radius[:, None]
-    torch.testing.assert_close(direction.mean(0), torch.zeros(4, dtype=torch.float64),
-                               atol=0.04, rtol=0)
+    torch.testing.assert_close(
+        direction.mean(0), torch.zeros(4, dtype=torch.float64), atol=0.04, rtol=0
+    )
 
 
 # -- robust accuracy bookkeeping --------------------------------------------------------------
+
 
 def test_misclassified_points_are_returned_unchanged(cnn):
     model, images, labels = cnn
     wrong = ~robust(model, images, labels)
     assert wrong.any()
     for random_start in (True, False):
-        adversarial = PGD(random_start=random_start).perturb(model, images, labels,
-                                                             generator=seeded())
+        adversarial = PGD(random_start=random_start).perturb(
+            model, images, labels, generator=seeded()
+        )
         assert torch.equal(adversarial[wrong], images[wrong])
 
 
@@ -332,12 +359,13 @@ def test_restarts_never_increase_robust_accuracy(cnn):
     model, images, labels = cnn
     steps = 3
     counted_once, counted_twice = Counting(model), Counting(model)
-    once = PGD(eps=6 / 255, steps=steps).perturb(counted_once, images, labels,
-                                                 generator=seeded())
-    thrice = PGD(eps=6 / 255, steps=steps, restarts=3).perturb(model, images, labels,
-                                                               generator=seeded())
-    PGD(eps=6 / 255, steps=steps, restarts=2).perturb(counted_twice, images, labels,
-                                                      generator=seeded())
+    once = PGD(eps=6 / 255, steps=steps).perturb(counted_once, images, labels, generator=seeded())
+    thrice = PGD(eps=6 / 255, steps=steps, restarts=3).perturb(
+        model, images, labels, generator=seeded()
+    )
+    PGD(eps=6 / 255, steps=steps, restarts=2).perturb(
+        counted_twice, images, labels, generator=seeded()
+    )
     fooled_once = ~robust(model, once, labels)
     fooled_thrice = ~robust(model, thrice, labels)
     # the first restart draws the same start: what it fools stays fooled
@@ -349,6 +377,7 @@ def test_restarts_never_increase_robust_accuracy(cnn):
 
 
 # -- adversarial loss -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("random_start", [True, False])
 def test_loss_goal_keeps_the_worst_iterate(cnn, random_start):
@@ -362,8 +391,9 @@ def test_loss_goal_keeps_the_worst_iterate(cnn, random_start):
     assert torch.all(loss >= per_point_loss(model, images, labels))
     assert loss.mean() > 1.2 * per_point_loss(model, images, labels).mean()
     if not random_start:
-        theirs = torchattacks.PGD(model, eps=EPS, alpha=2 / 255, steps=10,
-                                  random_start=False)(images, labels)
+        theirs = torchattacks.PGD(model, eps=EPS, alpha=2 / 255, steps=10, random_start=False)(
+            images, labels
+        )
         assert torch.all(loss >= per_point_loss(model, theirs, labels) - 1e-5)
 
 
@@ -380,6 +410,7 @@ def test_loss_goal_returns_an_earlier_iterate_when_it_is_worse():
 
 
 # -- seeding and side effects ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 def test_same_seed_same_output(cnn, norm):
@@ -415,7 +446,8 @@ def test_cuda_matches_cpu():
     for norm in ("linf", "l2"):
         attack = PGD(norm=norm, eps=0.05, step_size=0.01)
         on_cpu = attack.perturb(model, images, labels, goal="loss", generator=seeded())
-        on_gpu = attack.perturb(model.cuda(), images.cuda(), labels.cuda(), goal="loss",
-                                generator=seeded())
+        on_gpu = attack.perturb(
+            model.cuda(), images.cuda(), labels.cuda(), goal="loss", generator=seeded()
+        )
         model.cpu()
         torch.testing.assert_close(on_gpu.cpu(), on_cpu)

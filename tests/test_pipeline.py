@@ -6,12 +6,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-import mcbench.training
+import mcbench.toolkit.training
+from mcbench.bench.load import load_benchmark
 from mcbench.cli import cli
-from mcbench.config import load_benchmark
-from mcbench.runner import run_benchmark
-from mcbench.stages import bonafide_subset, split_test_set
-from mcbench.store import Store
+from mcbench.run.runner import run_benchmark
+from mcbench.run.stages import bonafide_subset, split_test_set
+from mcbench.run.store import Store
 from tests.conftest import TINY
 
 CPU = torch.device("cpu")
@@ -31,7 +31,7 @@ def records(results):
 
 
 def test_split_is_disjoint_and_budgets_nest():
-    from mcbench.data import ImageSet
+    from mcbench.kinds.data import ImageSet
 
     test = ImageSet(torch.zeros(100, 1, 2, 2, dtype=torch.uint8), torch.arange(100))
     ev = split_test_set(test, 40, 0, seed=0)
@@ -44,8 +44,9 @@ def test_split_is_disjoint_and_budgets_nest():
         bonafide_subset(ev.defender_pool, 41, 1)
 
 
-def test_first_run_records_every_cell_and_second_run_trains_nothing(tiny_yaml, registry,
-                                                                    tmp_path, monkeypatch):
+def test_first_run_records_every_cell_and_second_run_trains_nothing(
+    tiny_yaml, registry, tmp_path, monkeypatch
+):
     results = tmp_path / "results"
     bench, summary = run(tiny_yaml, registry, results)
     assert len(summary.ran) == 2 and not summary.failed
@@ -57,9 +58,14 @@ def test_first_run_records_every_cell_and_second_run_trains_nothing(tiny_yaml, r
         assert rec["reported_t"] == 0.5
         assert set(rec["endpoints"]) == {"A", "B"}
         assert 0.0 <= rec["path"][1]["clean_accuracy"] <= 1.0
-        assert rec["sizes"] == {"train": 256, "defender_pool": 60, "bonafide": 40,
-                                "evaluation": 100, "triggered": rec["sizes"]["triggered"],
-                                "targets": 0}
+        assert rec["sizes"] == {
+            "train": 256,
+            "defender_pool": 60,
+            "bonafide": 40,
+            "evaluation": 100,
+            "triggered": rec["sizes"]["triggered"],
+            "targets": 0,
+        }
         prov = rec["provenance"]
         for key in ("mcbench", "torch", "device", "date", "git_commit"):
             assert key in prov
@@ -72,8 +78,8 @@ def test_first_run_records_every_cell_and_second_run_trains_nothing(tiny_yaml, r
     def no_training(*args, **kwargs):
         raise AssertionError("a finished matrix must not train again")
 
-    monkeypatch.setattr(mcbench.training, "fit", no_training)
-    monkeypatch.setattr("mcbench.stages.fit", no_training)
+    monkeypatch.setattr(mcbench.toolkit.training, "fit", no_training)
+    monkeypatch.setattr("mcbench.run.stages.fit", no_training)
     monkeypatch.setattr("mcbench_plugins.repairs.path.fit", no_training)
     _, again = run(tiny_yaml, registry, results)
     assert len(again.reused) == 2 and not again.ran
@@ -84,10 +90,12 @@ def test_new_cells_reuse_shared_stages(tiny_yaml, registry, tmp_path, monkeypatc
     run(tiny_yaml, registry, results)
     # a new grid re-evaluates, but trains neither endpoints nor curves
     calls = []
-    real_fit = mcbench.training.fit
-    monkeypatch.setattr("mcbench.stages.fit", lambda *a, **k: calls.append("endpoint"))
-    monkeypatch.setattr("mcbench_plugins.repairs.path.fit",
-                        lambda *a, **k: calls.append("repair") or real_fit(*a, **k))
+    real_fit = mcbench.toolkit.training.fit
+    monkeypatch.setattr("mcbench.run.stages.fit", lambda *a, **k: calls.append("endpoint"))
+    monkeypatch.setattr(
+        "mcbench_plugins.repairs.path.fit",
+        lambda *a, **k: calls.append("repair") or real_fit(*a, **k),
+    )
     changed = tiny_yaml.parent / "grid5.yaml"
     changed.write_text(TINY.replace("{grid: 3}", "{grid: 5}"))
     _, summary = run(changed, registry, results)
@@ -157,8 +165,10 @@ def test_cli_run_prints_the_leaderboard_and_dry_run_shows_the_cache(tiny_yaml, t
     dry = runner.invoke(cli, ["run", str(tiny_yaml), "--results", str(results), "--dry-run"])
     assert dry.exit_code == 0 and dry.output.count("endpoint A:to run") == 2
     assert not (results / "records").exists()
-    done = runner.invoke(cli, ["run", str(tiny_yaml), "--results", str(results),
-                               "--cache-dir", str(tmp_path / "cache")])
+    done = runner.invoke(
+        cli,
+        ["run", str(tiny_yaml), "--results", str(results), "--cache-dir", str(tmp_path / "cache")],
+    )
     assert done.exit_code == 0, done.output
     assert "| bezier" in done.output and "clean_accuracy %" in done.output
     dry = runner.invoke(cli, ["run", str(tiny_yaml), "--results", str(results), "--dry-run"])
@@ -166,15 +176,31 @@ def test_cli_run_prints_the_leaderboard_and_dry_run_shows_the_cache(tiny_yaml, t
 
 
 def test_missing_data_is_refused_before_any_cell_runs(write_yaml, tmp_path):
-    path = write_yaml(TINY.replace(
-        "[{name: synthetic, num_classes: 4, image_size: 16, train_per_class: 64, test_per_class: 40}]",
-        "[{name: cifar10, download: false}]"))
+    path = write_yaml(
+        TINY.replace(
+            "[{name: synthetic, num_classes: 4, image_size: 16, train_per_class: 64, test_per_class: 40}]",
+            "[{name: cifar10, download: false}]",
+        )
+    )
     empty = tmp_path / "no-data"
     empty.mkdir()
     results = tmp_path / "results"
-    out = CliRunner().invoke(cli, ["run", str(path), "--results", str(results),
-                                   "--data-root", str(empty), "--cache-dir", str(tmp_path / "c")])
+    out = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            str(path),
+            "--results",
+            str(results),
+            "--data-root",
+            str(empty),
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ],
+    )
     assert out.exit_code == 2
-    assert f"{path}: tracks.backdoor-repair.datasets: dataset 'cifar10' cannot be loaded" in out.output
+    assert (
+        f"{path}: tracks.backdoor-repair.datasets: dataset 'cifar10' cannot be loaded" in out.output
+    )
     assert str(empty) in out.output
     assert not (results / "records").exists()

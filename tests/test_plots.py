@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mcbench.plots import budget_figures, path_figures, write_plots
+from mcbench.results.plots import budget_figures, path_figures, write_plots
 
 EVASION_RESULTS = Path(__file__).resolve().parents[1] / "leaderboards" / "evasion-path-quick"
 GRID = [0.0, 0.5, 1.0]
@@ -21,15 +21,36 @@ def spec(name, **params):
     return {"name": name, "params": params, "version": "x"}
 
 
-def record(cell_id, *, values, metrics, info, track="backdoor-repair", attack="badnets",
-           repair="path", connection="bezier", budget=500, seed=0, status="ok"):
+def record(
+    cell_id,
+    *,
+    values,
+    metrics,
+    info,
+    track="backdoor-repair",
+    attack="badnets",
+    repair="path",
+    connection="bezier",
+    budget=500,
+    seed=0,
+    status="ok",
+):
     """A result record; ``values`` maps each t (None for a single model) to its scores."""
     return {
-        "schema": 1, "cell_id": cell_id, "status": status,
-        "config": {"track": track, "dataset": spec("cifar10"), "architecture": spec("convnet"),
-                   "attack": spec(attack) if attack else None, "repair": spec(repair),
-                   "connection": spec(connection) if connection else None,
-                   "budget": budget, "seed": seed, "metrics": [spec(m) for m in metrics]},
+        "schema": 1,
+        "cell_id": cell_id,
+        "status": status,
+        "config": {
+            "track": track,
+            "dataset": spec("cifar10"),
+            "architecture": spec("convnet"),
+            "attack": spec(attack) if attack else None,
+            "repair": spec(repair),
+            "connection": spec(connection) if connection else None,
+            "budget": budget,
+            "seed": seed,
+            "metrics": [spec(m) for m in metrics],
+        },
         "metric_info": info,
         "reported_t": 0.5 if connection else None,
         "path": [{"t": t, **scores, "notes": {}} for t, scores in values.items()],
@@ -37,21 +58,28 @@ def record(cell_id, *, values, metrics, info, track="backdoor-repair", attack="b
 
 
 BACKDOOR_METRICS = ["clean_accuracy", "attack_success_rate", "loss"]
-BACKDOOR_INFO = {"clean_accuracy": PERCENT,
-                 "attack_success_rate": {"percent": True, "higher_is_better": False},
-                 "loss": {"percent": False, "higher_is_better": False}}
+BACKDOOR_INFO = {
+    "clean_accuracy": PERCENT,
+    "attack_success_rate": {"percent": True, "higher_is_better": False},
+    "loss": {"percent": False, "higher_is_better": False},
+}
 
 
 def backdoor_scores(connection, budget, seed, t):
     bump = {"linear": -0.3, "bezier": 0.05}[connection]
-    return {"clean_accuracy": 0.8 + bump * t * (1 - t) * 4 + 0.02 * seed + budget / 1e5,
-            "attack_success_rate": 0.9 - 0.7 * t * (1 - t) * 4 - 0.03 * seed,
-            "loss": 0.5 + t + 0.1 * seed}
+    return {
+        "clean_accuracy": 0.8 + bump * t * (1 - t) * 4 + 0.02 * seed + budget / 1e5,
+        "attack_success_rate": 0.9 - 0.7 * t * (1 - t) * 4 - 0.03 * seed,
+        "loss": 0.5 + t + 0.1 * seed,
+    }
 
 
 def finetune_scores(budget, seed):
-    return {"clean_accuracy": 0.6 + 0.05 * seed + budget / 1e4,
-            "attack_success_rate": 0.3 - 0.1 * seed, "loss": 1.2}
+    return {
+        "clean_accuracy": 0.6 + 0.05 * seed + budget / 1e4,
+        "attack_success_rate": 0.3 - 0.1 * seed,
+        "loss": 1.2,
+    }
 
 
 def backdoor_records():
@@ -59,14 +87,29 @@ def backdoor_records():
     for budget, seeds in ((500, (0, 1)), (2500, (0,))):
         for seed in seeds:
             for connection in ("linear", "bezier"):
-                rows.append(record(
-                    f"{connection}-{budget}-{seed}", connection=connection, budget=budget,
-                    seed=seed, metrics=BACKDOOR_METRICS, info=BACKDOOR_INFO,
-                    values={t: backdoor_scores(connection, budget, seed, t) for t in GRID}))
-            rows.append(record(f"finetune-{budget}-{seed}", repair="finetune", connection=None,
-                               budget=budget, seed=seed, metrics=BACKDOOR_METRICS,
-                               info=BACKDOOR_INFO,
-                               values={None: finetune_scores(budget, seed)}))
+                rows.append(
+                    record(
+                        f"{connection}-{budget}-{seed}",
+                        connection=connection,
+                        budget=budget,
+                        seed=seed,
+                        metrics=BACKDOOR_METRICS,
+                        info=BACKDOOR_INFO,
+                        values={t: backdoor_scores(connection, budget, seed, t) for t in GRID},
+                    )
+                )
+            rows.append(
+                record(
+                    f"finetune-{budget}-{seed}",
+                    repair="finetune",
+                    connection=None,
+                    budget=budget,
+                    seed=seed,
+                    metrics=BACKDOOR_METRICS,
+                    info=BACKDOOR_INFO,
+                    values={None: finetune_scores(budget, seed)},
+                )
+            )
     return rows
 
 
@@ -75,13 +118,28 @@ EIGENVALUES = [5.0, 9.0, 2.0]
 
 def evasion_record():
     metrics = ["clean_accuracy", "loss", "adversarial_loss", "input_hessian_eig"]
-    info = {"clean_accuracy": PERCENT,
-            **{m: {"percent": False, "higher_is_better": False} for m in metrics[1:]}}
-    values = {t: {"clean_accuracy": 0.7 - 0.1 * t, "loss": 1.0 + t,
-                  "adversarial_loss": 3.0 - t, "input_hessian_eig": eig}
-              for t, eig in zip(GRID, EIGENVALUES)}
-    return record("evasion", track="evasion-path", attack=None, budget=100, metrics=metrics,
-                  info=info, values=values)
+    info = {
+        "clean_accuracy": PERCENT,
+        **{m: {"percent": False, "higher_is_better": False} for m in metrics[1:]},
+    }
+    values = {
+        t: {
+            "clean_accuracy": 0.7 - 0.1 * t,
+            "loss": 1.0 + t,
+            "adversarial_loss": 3.0 - t,
+            "input_hessian_eig": eig,
+        }
+        for t, eig in zip(GRID, EIGENVALUES)
+    }
+    return record(
+        "evasion",
+        track="evasion-path",
+        attack=None,
+        budget=100,
+        metrics=metrics,
+        info=info,
+        values=values,
+    )
 
 
 def line(axis, label):
@@ -98,13 +156,18 @@ def axis_with(figure, label):
 
 def test_path_line_is_the_mean_over_seeds_in_percent():
     figures = path_figures(backdoor_records())
-    assert sorted(figures) == ["path--backdoor-repair--cifar10--convnet--badnets--path--n2500",
-                               "path--backdoor-repair--cifar10--convnet--badnets--path--n500"]
+    assert sorted(figures) == [
+        "path--backdoor-repair--cifar10--convnet--badnets--path--n2500",
+        "path--backdoor-repair--cifar10--convnet--badnets--path--n500",
+    ]
     figure = figures["path--backdoor-repair--cifar10--convnet--badnets--path--n500"]
     top = figure.axes[0]
     bezier = line(top, "bezier: clean_accuracy")
-    expected = [100 * statistics.mean(backdoor_scores("bezier", 500, s, t)["clean_accuracy"]
-                                      for s in (0, 1)) for t in GRID]
+    expected = [
+        100
+        * statistics.mean(backdoor_scores("bezier", 500, s, t)["clean_accuracy"] for s in (0, 1))
+        for t in GRID
+    ]
     assert list(bezier.get_xdata()) == GRID
     assert list(bezier.get_ydata()) == pytest.approx(expected)
     linear = line(top, "linear: attack_success_rate")
@@ -114,8 +177,11 @@ def test_path_line_is_the_mean_over_seeds_in_percent():
     # loss is not a percentage: drawn unscaled on the axis below
     loss = line(figure.axes[1], "linear: loss")
     assert list(loss.get_ydata()) == pytest.approx(
-        [statistics.mean(backdoor_scores("linear", 500, s, t)["loss"] for s in (0, 1))
-         for t in GRID])
+        [
+            statistics.mean(backdoor_scores("linear", 500, s, t)["loss"] for s in (0, 1))
+            for t in GRID
+        ]
+    )
 
 
 def test_std_band_only_with_two_seeds():
@@ -157,8 +223,14 @@ def test_hessian_eigenvalue_is_on_a_second_axis_sharing_t():
 
 
 def test_no_lower_axis_without_non_percent_metrics():
-    only_percent = [record("p", metrics=["clean_accuracy"], info={"clean_accuracy": PERCENT},
-                           values={t: {"clean_accuracy": 0.5} for t in GRID})]
+    only_percent = [
+        record(
+            "p",
+            metrics=["clean_accuracy"],
+            info={"clean_accuracy": PERCENT},
+            values={t: {"clean_accuracy": 0.5} for t in GRID},
+        )
+    ]
     (figure,) = path_figures(only_percent).values()
     assert len(figure.axes) == 1
 
@@ -174,15 +246,20 @@ def test_budget_curve_is_the_reported_t_value_per_repair():
     bezier = curves["path/bezier"]
     x, y = bezier.lines[0].get_data()
     assert list(x) == [500, 2500]
-    expected = [100 * statistics.mean(backdoor_scores("bezier", 500, s, 0.5)["clean_accuracy"]
-                                      for s in (0, 1)),
-                100 * backdoor_scores("bezier", 2500, 0, 0.5)["clean_accuracy"]]
+    expected = [
+        100
+        * statistics.mean(backdoor_scores("bezier", 500, s, 0.5)["clean_accuracy"] for s in (0, 1)),
+        100 * backdoor_scores("bezier", 2500, 0, 0.5)["clean_accuracy"],
+    ]
     assert list(y) == pytest.approx(expected)
     assert bezier.has_yerr
     finetune_y = curves["finetune"].lines[0].get_ydata()
     assert list(finetune_y) == pytest.approx(
-        [100 * statistics.mean(finetune_scores(500, s)["clean_accuracy"] for s in (0, 1)),
-         100 * finetune_scores(2500, 0)["clean_accuracy"]])
+        [
+            100 * statistics.mean(finetune_scores(500, s)["clean_accuracy"] for s in (0, 1)),
+            100 * finetune_scores(2500, 0)["clean_accuracy"],
+        ]
+    )
     (loss_axis,) = [a for a in figure.axes if a.get_title().startswith("loss")]
     loss = {c.get_label(): c for c in loss_axis.containers}["path/linear"]
     assert list(loss.lines[0].get_ydata()) == pytest.approx([1.0 + 0.05, 1.0])
@@ -192,8 +269,14 @@ def test_budget_curve_is_the_reported_t_value_per_repair():
 def results(tmp_path):
     folder = tmp_path / "results"
     (folder / "records").mkdir(parents=True)
-    failed = record("broken", metrics=["clean_accuracy"], info={}, status="failed",
-                    budget=99, values={0.5: {"clean_accuracy": 0.1}})
+    failed = record(
+        "broken",
+        metrics=["clean_accuracy"],
+        info={},
+        status="failed",
+        budget=99,
+        values={0.5: {"clean_accuracy": 0.1}},
+    )
     for r in backdoor_records() + [evasion_record(), failed]:
         (folder / "records" / f"{r['cell_id']}.json").write_text(json.dumps(r))
     return folder
@@ -203,14 +286,17 @@ def test_write_plots_writes_png_and_svg_of_every_figure(results, tmp_path):
     out = tmp_path / "plots"
     written = write_plots(results, out)
     names = {p.stem for p in written}
-    assert names == {"path--backdoor-repair--cifar10--convnet--badnets--path--n500",
-                     "path--backdoor-repair--cifar10--convnet--badnets--path--n2500",
-                     "path--evasion-path--cifar10--convnet--path--n100",
-                     "budget--backdoor-repair--cifar10--convnet--badnets"}
+    assert names == {
+        "path--backdoor-repair--cifar10--convnet--badnets--path--n500",
+        "path--backdoor-repair--cifar10--convnet--badnets--path--n2500",
+        "path--evasion-path--cifar10--convnet--path--n100",
+        "budget--backdoor-repair--cifar10--convnet--badnets",
+    }
     assert written == sorted(written)
     assert sorted(out.iterdir()) == written
-    assert sorted(p.name for p in written) == sorted(f"{n}.{ext}" for n in names
-                                                     for ext in ("png", "svg"))
+    assert sorted(p.name for p in written) == sorted(
+        f"{n}.{ext}" for n in names for ext in ("png", "svg")
+    )
     for path in written:
         if path.suffix == ".png":
             assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -237,9 +323,16 @@ def test_no_records_is_an_error_naming_the_folder(tmp_path):
 
 
 def test_file_names_are_safe_for_any_label():
-    rows = [record(f"p{lr}", metrics=["clean_accuracy"], info={"clean_accuracy": PERCENT},
-                   values={t: {"clean_accuracy": 0.5} for t in GRID}, repair="path")
-            for lr in (0.1, 0.2)]
+    rows = [
+        record(
+            f"p{lr}",
+            metrics=["clean_accuracy"],
+            info={"clean_accuracy": PERCENT},
+            values={t: {"clean_accuracy": 0.5} for t in GRID},
+            repair="path",
+        )
+        for lr in (0.1, 0.2)
+    ]
     for r, lr in zip(rows, (0.1, 0.2)):
         r["config"]["repair"]["params"] = {"lr": lr, "adversarial": {"eps": "8/255"}}
     names = list(path_figures(rows))
@@ -248,7 +341,9 @@ def test_file_names_are_safe_for_any_label():
 
 
 def test_plots_never_import_torch():
-    code = "import sys, mcbench.plots; assert 'torch' not in sys.modules, 'torch was imported'"
+    code = (
+        "import sys, mcbench.results.plots; assert 'torch' not in sys.modules, 'torch was imported'"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
@@ -257,7 +352,7 @@ def test_published_evasion_records(tmp_path):
     written = write_plots(EVASION_RESULTS, tmp_path)
     assert {p.suffix for p in written} == {".png", ".svg"}
     assert all(p.is_file() and p.stat().st_size > 1000 for p in written)
-    from mcbench.leaderboard import load_records
+    from mcbench.results.leaderboard import load_records
 
     (figure,) = path_figures(load_records(EVASION_RESULTS)[0]).values()
     twin = axis_with(figure, "bezier: input_hessian_eig")

@@ -19,8 +19,16 @@ BUILT_INS = {
     "attack": {"badnets", "blended", "gda", "sba", "bitflip", "pgd", "cw"},
     "connection": {"linear", "bezier", "polychain"},
     "repair": {"path", "finetune", "scratch", "noisy", "fineprune"},
-    "metric": {"clean_accuracy", "attack_success_rate", "loss", "injection_success",
-               "target_accuracy", "robust_accuracy", "adversarial_loss", "input_hessian_eig"},
+    "metric": {
+        "clean_accuracy",
+        "attack_success_rate",
+        "loss",
+        "injection_success",
+        "target_accuracy",
+        "robust_accuracy",
+        "adversarial_loss",
+        "input_hessian_eig",
+    },
 }
 
 
@@ -107,12 +115,26 @@ def test_the_example_third_party_plugin_is_found_and_runs(registry, write_yaml, 
     try:
         entry = registry.get("attack", "checkerboard")
     except KeyError:
-        pytest.fail("the example plugin is not installed: pip install -e examples/checkerboard-attack")
+        pytest.fail(
+            "the example plugin is not installed: pip install -e examples/checkerboard-attack"
+        )
     assert entry.distribution == "mcbench-checkerboard"
-    path = write_yaml(TINY.replace("{name: badnets, target: 0, poison_rate: 0.1, patch_size: 3}",
-                                   "{name: checkerboard, target: 1, size: 4}")
-                      .replace("connections: [linear, bezier]", "connections: [bezier]"))
-    out = CliRunner().invoke(cli, ["run", str(path), "--results", str(tmp_path / "r"),
-                                   "--cache-dir", str(tmp_path / "cache")])
+    path = write_yaml(
+        TINY.replace(
+            "{name: badnets, target: 0, poison_rate: 0.1, patch_size: 3}",
+            "{name: checkerboard, target: 1, size: 4}",
+        ).replace("connections: [linear, bezier]", "connections: [bezier]")
+    )
+    out = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            str(path),
+            "--results",
+            str(tmp_path / "r"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert "checkerboard" in out.output

@@ -39,8 +39,17 @@ def records(tmp_path_factory):
         pytest.skip(f"no real data at {SHARED_DATA} (set MCBENCH_DATA)")
     root = tmp_path_factory.mktemp("realdata")
     (root / "bench.yaml").write_text(BENCH)
-    result = CliRunner().invoke(cli, ["run", str(root / "bench.yaml"), "--results",
-                                      str(root / "results"), "--data-root", str(SHARED_DATA)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            str(root / "bench.yaml"),
+            "--results",
+            str(root / "results"),
+            "--data-root",
+            str(SHARED_DATA),
+        ],
+    )
     assert result.exit_code == 0, result.output
     print(result.output)
     recs = [json.loads(p.read_text()) for p in (root / "results" / "records").glob("*.json")]

@@ -12,13 +12,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from mcbench.bench.load import load_benchmark
 from mcbench.cli import cli
-from mcbench.config import load_benchmark
-from mcbench.evaluation import predict
 from mcbench.kinds import TamperContext
 from mcbench.registry import load_registry
-from mcbench.stages import Workspace, derived_seed, split_test_set
-from mcbench.store import Store
+from mcbench.run.stages import Workspace, derived_seed, split_test_set
+from mcbench.run.store import Store
+from mcbench.toolkit.evaluation import predict
 from mcbench_plugins.attacks.bitflip import BitFlip
 from mcbench_plugins.attacks.sba import SingleBiasAttack
 from tests.conftest import SHARED_DATA
@@ -50,8 +50,17 @@ def run(tmp_path_factory):
         pytest.skip(f"no real data at {SHARED_DATA} (set MCBENCH_DATA)")
     root = tmp_path_factory.mktemp("realdata-injection")
     (root / "bench.yaml").write_text(BENCH)
-    result = CliRunner().invoke(cli, ["run", str(root / "bench.yaml"), "--results",
-                                      str(root / "results"), "--data-root", str(SHARED_DATA)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            str(root / "bench.yaml"),
+            "--results",
+            str(root / "results"),
+            "--data-root",
+            str(SHARED_DATA),
+        ],
+    )
     assert result.exit_code == 0, result.output
     print(result.output)
     recs = [json.loads(p.read_text()) for p in (root / "results" / "records").glob("*.json")]
@@ -63,13 +72,13 @@ def trained(run, tmp_path_factory):
     """Endpoint A as trained (from the run's store), the evaluation images and the data."""
     root, _ = run
     cell = load_benchmark(root / "bench.yaml", load_registry()).cells[0]
-    workspace = Workspace(Store(root / "results"), CPU, SHARED_DATA,
-                          tmp_path_factory.mktemp("cache"), lambda *a: None)
+    workspace = Workspace(
+        Store(root / "results"), CPU, SHARED_DATA, tmp_path_factory.mktemp("cache"), lambda *a: None
+    )
     data = workspace.dataset(cell.dataset)
     model, cached = workspace.endpoint(cell, "A", data)
     assert cached
-    ev = split_test_set(data.test, cell.split.defender_pool, cell.split.eval_size,
-                        cell.split.seed)
+    ev = split_test_set(data.test, cell.split.defender_pool, cell.split.eval_size, cell.split.seed)
     return model, ev.evaluation, data
 
 
@@ -104,27 +113,45 @@ def test_sba_makes_every_target_take_the_class(trained):
     model, evaluation, data = trained
     attack = SingleBiasAttack(targets=4, target_label=3)
     injection = attack.choose_injection(evaluation, 10, torch.Generator().manual_seed(5))
-    report = attack.tamper(TamperContext(model=model, network=model[1], attacker=data.train,
-                                         injection=injection, num_classes=10, device=CPU,
-                                         seed=0))
+    report = attack.tamper(
+        TamperContext(
+            model=model,
+            network=model[1],
+            attacker=data.train,
+            injection=injection,
+            num_classes=10,
+            device=CPU,
+            seed=0,
+        )
+    )
     assert report["targets_flipped"] == 1.0
     assert bool((predict(model, injection.images, CPU).argmax(1) == 3).all())
 
 
 def test_progressive_bit_flips_reach_near_chance_where_ten_times_as_many_random_flips_do_not(
-        trained):
+    trained,
+):
     model, evaluation, data = trained
     state = {k: v.clone() for k, v in model.state_dict().items()}
     clean = accuracy(model, evaluation)
-    order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(
-        derived_seed("attacker", 0)))
+    order = torch.randperm(
+        len(data.train), generator=torch.Generator().manual_seed(derived_seed("attacker", 0))
+    )
     attacker = data.train.subset(order)
     results = {}
     for strategy, flips in (("progressive", 20), ("random", 200)):
         model.load_state_dict(state)
-        report = BitFlip(strategy=strategy, max_flips=flips).tamper(TamperContext(
-            model=model, network=model[1], attacker=attacker, injection=None, num_classes=10,
-            device=CPU, seed=0))
+        report = BitFlip(strategy=strategy, max_flips=flips).tamper(
+            TamperContext(
+                model=model,
+                network=model[1],
+                attacker=attacker,
+                injection=None,
+                num_classes=10,
+                device=CPU,
+                seed=0,
+            )
+        )
         results[strategy] = (report["flips"], accuracy(model, evaluation))
     model.load_state_dict(state)
     print(f"clean {clean:.3f}; (flips, evaluation accuracy): {results}")

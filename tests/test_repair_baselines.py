@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from mcbench.config import load_benchmark
-from mcbench.data import ImageSet, as_batch
+from mcbench.bench.load import load_benchmark
 from mcbench.kinds import RepairContext
-from mcbench.leaderboard import build_tables
-from mcbench.runner import run_benchmark
-from mcbench.store import Store
+from mcbench.kinds.data import ImageSet, as_batch
+from mcbench.results.leaderboard import build_tables
+from mcbench.run.runner import run_benchmark
+from mcbench.run.store import Store
 from mcbench_plugins.repairs.fineprune import FinepruneRepair
 from mcbench_plugins.repairs.finetune import FinetuneRepair
 from mcbench_plugins.repairs.noisy import NoisyRepair
@@ -24,15 +24,23 @@ CPU = torch.device("cpu")
 
 def tiny_net() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 10, 3, padding=1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(10, 3))
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 10, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(10, 3),
+    )
 
 
 def bonafide(n=48, seed=0) -> ImageSet:
     g = torch.Generator().manual_seed(seed)
-    return ImageSet(torch.randint(0, 256, (n, 3, 8, 8), generator=g, dtype=torch.uint8),
-                    torch.randint(0, 3, (n,), generator=g))
+    return ImageSet(
+        torch.randint(0, 256, (n, 3, 8, 8), generator=g, dtype=torch.uint8),
+        torch.randint(0, 3, (n,), generator=g),
+    )
 
 
 def endpoint(seed, make=tiny_net) -> nn.Module:
@@ -50,9 +58,16 @@ def endpoint(seed, make=tiny_net) -> nn.Module:
 
 
 def context(a_seed=1, b_seed=2, seed=7, make=tiny_net) -> RepairContext:
-    return RepairContext(endpoints=(endpoint(a_seed, make), endpoint(b_seed, make)),
-                         build=make, bonafide=bonafide(), connection=None, num_classes=3,
-                         device=CPU, seed=seed, augment=False)
+    return RepairContext(
+        endpoints=(endpoint(a_seed, make), endpoint(b_seed, make)),
+        build=make,
+        bonafide=bonafide(),
+        connection=None,
+        num_classes=3,
+        device=CPU,
+        seed=seed,
+        augment=False,
+    )
 
 
 def snapshot(model: nn.Module) -> dict:
@@ -68,8 +83,11 @@ def test_finetune_trains_a_copy_of_the_endpoint():
     before = [snapshot(m) for m in ctx.endpoints]
     repair = FinetuneRepair(endpoint="B", epochs=2, batch_size=16, lr=0.05)
     state = repair.fit(ctx)
-    assert all(torch.equal(ctx.endpoints[i].state_dict()[k], before[i][k])
-               for i in range(2) for k in before[i])  # endpoints untouched
+    assert all(
+        torch.equal(ctx.endpoints[i].state_dict()[k], before[i][k])
+        for i in range(2)
+        for k in before[i]
+    )  # endpoints untouched
     assert state.keys() == before[1].keys()
     assert all(v.device.type == "cpu" for v in state.values())
     assert not torch.equal(state["0.weight"], before[1]["0.weight"])
@@ -157,8 +175,15 @@ def test_fineprune_zeroes_the_least_active_channels_of_the_last_conv(fraction, c
     activation = own_mean_activations(model, model[3], ctx.bonafide)
     expected = sorted(torch.argsort(activation)[:count].tolist())
 
-    repair = FinepruneRepair(endpoint="A", epochs=3, batch_size=16, lr=0.05, momentum=0.9,
-                             weight_decay=1e-2, prune_fraction=fraction)
+    repair = FinepruneRepair(
+        endpoint="A",
+        epochs=3,
+        batch_size=16,
+        lr=0.05,
+        momentum=0.9,
+        weight_decay=1e-2,
+        prune_fraction=fraction,
+    )
     state = repair.fit(ctx)
     # count = floor(prune_fraction * channels): floor(3.5) = 3, floor(9.9) = 9 of 10
     assert state["pruned_channels"].dtype == torch.int64
@@ -178,8 +203,13 @@ def test_fineprune_zeroes_the_least_active_channels_of_the_last_conv(fraction, c
 
 def bn_net() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(3, 10, 3, padding=1), nn.BatchNorm2d(10), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(10, 3))
+        nn.Conv2d(3, 10, 3, padding=1),
+        nn.BatchNorm2d(10),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(10, 3),
+    )
 
 
 def test_fineprune_silences_the_batchnorm_after_the_conv():
@@ -188,8 +218,15 @@ def test_fineprune_silences_the_batchnorm_after_the_conv():
     model.load_state_dict(snapshot(ctx.endpoints[0]))
     activation = own_mean_activations(model, model[1], ctx.bonafide)  # ranked after the BN
     expected = sorted(torch.argsort(activation)[:4].tolist())
-    repair = FinepruneRepair(endpoint="A", epochs=2, batch_size=16, lr=0.05, momentum=0.9,
-                             weight_decay=1e-2, prune_fraction=0.4)
+    repair = FinepruneRepair(
+        endpoint="A",
+        epochs=2,
+        batch_size=16,
+        lr=0.05,
+        momentum=0.9,
+        weight_decay=1e-2,
+        prune_fraction=0.4,
+    )
     state = repair.fit(ctx)
     assert state["pruned_channels"].tolist() == expected
     repaired = repair.path(ctx, state, [0.5]).model_at(None)
@@ -223,8 +260,8 @@ BASELINES = TINY.replace(
     "repairs: [{name: path, epochs: 2, batch_size: 32}]",
     "repairs: [{name: path, epochs: 1, batch_size: 32}, {name: finetune, epochs: 1, "
     "batch_size: 32}, {name: scratch, epochs: 1, batch_size: 32}, {name: noisy, scale: 0.1}, "
-    "{name: fineprune, epochs: 1, batch_size: 32, endpoint: B}]").replace(
-    "connections: [linear, bezier]", "connections: [linear]")
+    "{name: fineprune, epochs: 1, batch_size: 32, endpoint: B}]",
+).replace("connections: [linear, bezier]", "connections: [linear]")
 
 
 def test_baselines_run_end_to_end(write_yaml, registry, tmp_path):
@@ -232,8 +269,14 @@ def test_baselines_run_end_to_end(write_yaml, registry, tmp_path):
     path = write_yaml(BASELINES)
     results = tmp_path / "results"
     bench = load_benchmark(path, registry)
-    summary = run_benchmark(bench, Store(results), CPU, None, results / "cache",
-                            lambda description, total: (lambda epoch, loss: None))
+    summary = run_benchmark(
+        bench,
+        Store(results),
+        CPU,
+        None,
+        results / "cache",
+        lambda description, total: lambda epoch, loss: None,
+    )
     assert len(summary.ran) == 5 and not summary.failed
     recs = [json.loads(p.read_text()) for p in (results / "records").glob("*.json")]
     by_repair = {r["config"]["repair"]["name"]: r for r in recs}

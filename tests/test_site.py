@@ -9,13 +9,26 @@ from pathlib import Path
 
 import pytest
 
-from mcbench.leaderboard import build_tables, load_records
-from mcbench.site import build_site
+from mcbench.results.leaderboard import build_tables, load_records
+from mcbench.results.site import build_site
 
 LEADERBOARDS = Path(__file__).resolve().parents[1] / "leaderboards"
 CHROMIUM = Path("/usr/bin/chromium")
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-        "track", "wbr"}
+VOID = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+}
 
 
 class Page(HTMLParser):
@@ -85,31 +98,50 @@ class Page(HTMLParser):
 def record(cell_id, connection, acc_mid, budget=500):
     spec = lambda name, **params: {"name": name, "params": params, "version": "x"}
     return {
-        "schema": 1, "cell_id": cell_id, "status": "ok", "label": cell_id,
-        "config": {"track": "backdoor-repair", "dataset": spec("cifar10"),
-                   "architecture": spec("convnet"), "attack": spec("badnets", target=0),
-                   "repair": spec("path"), "connection": spec(connection), "budget": budget,
-                   "seed": 0, "metrics": [spec("clean_accuracy")]},
+        "schema": 1,
+        "cell_id": cell_id,
+        "status": "ok",
+        "label": cell_id,
+        "config": {
+            "track": "backdoor-repair",
+            "dataset": spec("cifar10"),
+            "architecture": spec("convnet"),
+            "attack": spec("badnets", target=0),
+            "repair": spec("path"),
+            "connection": spec(connection),
+            "budget": budget,
+            "seed": 0,
+            "metrics": [spec("clean_accuracy")],
+        },
         "metric_info": {"clean_accuracy": {"percent": True, "higher_is_better": True}},
         "reported_t": 0.5,
-        "path": [{"t": 0.0, "clean_accuracy": 0.9}, {"t": 0.5, "clean_accuracy": acc_mid},
-                 {"t": 1.0, "clean_accuracy": 0.91}],
-        "provenance": {"git_commit": "abcdef0123456789", "device": "cpu (test)",
-                       "date": "2026-01-02T03:04:05+00:00"},
+        "path": [
+            {"t": 0.0, "clean_accuracy": 0.9},
+            {"t": 0.5, "clean_accuracy": acc_mid},
+            {"t": 1.0, "clean_accuracy": 0.91},
+        ],
+        "provenance": {
+            "git_commit": "abcdef0123456789",
+            "device": "cpu (test)",
+            "date": "2026-01-02T03:04:05+00:00",
+        },
     }
 
 
 @pytest.fixture
 def boards(tmp_path):
     root = tmp_path / "leaderboards"
-    for folder, rows in {"b-table": [record("x1", "bezier", 0.42), record("x2", "linear", 0.1)],
-                         "a-table": [record("y1", "bezier", 0.5, budget=40)]}.items():
+    for folder, rows in {
+        "b-table": [record("x1", "bezier", 0.42), record("x2", "linear", 0.1)],
+        "a-table": [record("y1", "bezier", 0.5, budget=40)],
+    }.items():
         (root / folder / "records").mkdir(parents=True)
         for r in rows:
             (root / folder / "records" / f"{r['cell_id']}.json").write_text(json.dumps(r))
     (root / "b-table" / "README.md").write_text(
         "# B table\n\nMade with <script>alert('x')</script> & care.\n\n- a list item\n\n"
-        "See [the table](table.md) and [elsewhere](https://example.org/x).\n")
+        "See [the table](table.md) and [elsewhere](https://example.org/x).\n"
+    )
     (root / "b-table" / "table.md").write_text("| a |\n|---|\n| 1 |\n")
     (root / "b-table" / "plots").mkdir()
     (root / "b-table" / "plots" / "acc.png").write_bytes(b"\x89PNG fake")
@@ -130,8 +162,10 @@ def test_page_from_records(boards, tmp_path):
     assert "&lt;script&gt;alert('x')&lt;/script&gt; &amp; care" in text
     assert "All the tables." in text
     summary = page.table("b-table", "summary")
-    assert [(r["connection"], r["clean_accuracy %"]) for r in summary] == [("bezier", "42.0"),
-                                                                          ("linear", "10.0")]
+    assert [(r["connection"], r["clean_accuracy %"]) for r in summary] == [
+        ("bezier", "42.0"),
+        ("linear", "10.0"),
+    ]
     assert "1 records · commit abcdef0 · device cpu (test) · dates 2026-01-02" in text
     # the plot is copied next to the page, with its SVG linked
     assert (tmp_path / "site" / "b-table" / "plots" / "acc.png").read_bytes() == b"\x89PNG fake"
@@ -151,8 +185,12 @@ def expected_clean_accuracy(folder: Path, repair: str, connection: str, budget: 
     for path in sorted((folder / "records").glob("*.json")):
         r = json.loads(path.read_text())
         c = r["config"]
-        if (r.get("status") == "ok" and c["repair"]["name"] == repair and c["budget"] == budget
-                and (c.get("connection") or {}).get("name") == connection):
+        if (
+            r.get("status") == "ok"
+            and c["repair"]["name"] == repair
+            and c["budget"] == budget
+            and (c.get("connection") or {}).get("name") == connection
+        ):
             (point,) = [p for p in r["path"] if p["t"] == r["reported_t"]]
             values.append(point["clean_accuracy"])
     assert values, f"no {repair}/{connection}/{budget} record in {folder}"
@@ -160,10 +198,21 @@ def expected_clean_accuracy(folder: Path, repair: str, connection: str, budget: 
 
 
 def dump_dom(index: Path, profile: Path) -> str:
-    command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-               "--no-first-run", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-               "--dump-dom", index.resolve().as_uri()]
+    command = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--dump-dom",
+        index.resolve().as_uri(),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -178,9 +227,13 @@ def test_page_in_chromium(tmp_path):
     index = build_site(LEADERBOARDS, tmp_path / "site")
     page = Page(dump_dom(index, tmp_path / "profile"))
 
-    rows = [r for r in page.table(folder.name, "summary")
-            if r["repair"].split("(")[0] == "path" and r["connection"].split("(")[0] == "bezier"
-            and r["budget"] == "2500"]
+    rows = [
+        r
+        for r in page.table(folder.name, "summary")
+        if r["repair"].split("(")[0] == "path"
+        and r["connection"].split("(")[0] == "bezier"
+        and r["budget"] == "2500"
+    ]
     assert len(rows) == 1
     shown = rows[0]["clean_accuracy %"].split(" ±")[0]
     assert shown == expected_clean_accuracy(folder, "path", "bezier", 2500)

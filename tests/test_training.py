@@ -4,9 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from mcbench.augment import random_crop_flip
-from mcbench.data import ImageSet
-from mcbench.training import Checkpoint, fit, lr_factor
+from mcbench.kinds.data import ImageSet
+from mcbench.toolkit.augment import random_crop_flip
+from mcbench.toolkit.checkpoint import Checkpoint
+from mcbench.toolkit.training import fit, lr_factor
 
 
 def test_garipov_schedule():
@@ -27,7 +28,7 @@ def test_crop_flip_is_a_shifted_window_of_the_padded_image():
     padded = nn.functional.pad(x, (2, 2, 2, 2))
     for i in range(2):
         r, c = offsets[i].tolist()
-        window = padded[i, :, r:r + 5, c:c + 5]
+        window = padded[i, :, r : r + 5, c : c + 5]
         if flips[i]:
             window = window.flip(-1)
         assert torch.equal(out[i], window)
@@ -41,12 +42,27 @@ def data():
 
 def net():
     torch.manual_seed(1)
-    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
-                         nn.Dropout(0.3), nn.Linear(144, 3))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Dropout(0.3),
+        nn.Linear(144, 3),
+    )
 
 
-KW = dict(epochs=4, batch_size=16, lr=0.05, momentum=0.9, weight_decay=5e-4,
-          schedule="garipov", augment=True, device=torch.device("cpu"), seed=5)
+KW = dict(
+    epochs=4,
+    batch_size=16,
+    lr=0.05,
+    momentum=0.9,
+    weight_decay=5e-4,
+    schedule="garipov",
+    augment=True,
+    device=torch.device("cpu"),
+    seed=5,
+)
 
 
 def test_training_resumes_bit_for_bit_after_an_interruption(tmp_path):
@@ -68,8 +84,9 @@ def test_training_resumes_bit_for_bit_after_an_interruption(tmp_path):
 
     resumed_epochs = []
     resumed = net()
-    losses = fit(resumed, data(), checkpoint=checkpoint,
-                 on_epoch=lambda e, l: resumed_epochs.append(e), **KW)
+    losses = fit(
+        resumed, data(), checkpoint=checkpoint, on_epoch=lambda e, l: resumed_epochs.append(e), **KW
+    )
     assert resumed_epochs == [2, 3]
     assert losses == ref_losses
     for p, q in zip(reference.state_dict().values(), resumed.state_dict().values()):

@@ -6,9 +6,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from mcbench.bench.load import load_benchmark
 from mcbench.cli import cli
-from mcbench.config import load_benchmark
-from mcbench.verify import Tolerance, benchmark_document, reproduction, write_benchmark
+from mcbench.results.verify import Tolerance, benchmark_document, reproduction, write_benchmark
 
 
 @pytest.fixture(scope="module")
@@ -19,15 +19,18 @@ def published(tmp_path_factory):
     folder = tmp_path_factory.mktemp("published")
     bench = folder / "bench.yaml"
     bench.write_text(TINY)
-    result = CliRunner().invoke(cli, ["run", str(bench), "--results", str(folder),
-                                      "--device", "cpu"])
+    result = CliRunner().invoke(
+        cli, ["run", str(bench), "--results", str(folder), "--device", "cpu"]
+    )
     assert result.exit_code == 0, result.output
     return folder
 
 
 def records_of(folder):
-    return {json.loads(p.read_text())["label"]: json.loads(p.read_text())
-            for p in (folder / "records").glob("*.json")}
+    return {
+        json.loads(p.read_text())["label"]: json.loads(p.read_text())
+        for p in (folder / "records").glob("*.json")
+    }
 
 
 def test_the_rebuilt_benchmark_has_exactly_the_recorded_cell(published, registry, tmp_path):
@@ -40,8 +43,16 @@ def test_the_rebuilt_benchmark_has_exactly_the_recorded_cell(published, registry
 
 def test_a_rerun_reproduces_and_a_changed_number_does_not(published, tmp_path):
     rerun = tmp_path / "rerun"
-    args = ["leaderboard", "verify", str(published), "bezier", "--results", str(rerun),
-            "--device", "cpu"]
+    args = [
+        "leaderboard",
+        "verify",
+        str(published),
+        "bezier",
+        "--results",
+        str(rerun),
+        "--device",
+        "cpu",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "reproduces" in result.output and "DOES NOT" not in result.output
@@ -55,7 +66,7 @@ def test_a_rerun_reproduces_and_a_changed_number_does_not(published, tmp_path):
     assert set(table["where"]) == {"t=0", "t=0.5", "t=1", "endpoints A", "endpoints B"}
 
     record["path"][1]["clean_accuracy"] += 0.05  # 5 points off: beyond the 2-point tolerance
-    record["path"][1]["loss"] *= 1.04            # 4% off: within the 5% tolerance
+    record["path"][1]["loss"] *= 1.04  # 4% off: within the 5% tolerance
     (published / "records" / f"{record['cell_id']}.json").write_text(json.dumps(record))
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
@@ -77,8 +88,19 @@ def test_a_record_from_other_plugin_settings_is_refused(published, tmp_path):
     folder = tmp_path / "edited"
     (folder / "records").mkdir(parents=True)
     (folder / "records" / f"{record['cell_id']}.json").write_text(json.dumps(record))
-    result = CliRunner().invoke(cli, ["leaderboard", "verify", str(folder), record["cell_id"],
-                                      "--results", str(tmp_path / "r"), "--device", "cpu"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "leaderboard",
+            "verify",
+            str(folder),
+            record["cell_id"],
+            "--results",
+            str(tmp_path / "r"),
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 2
     assert "builds a different cell" in result.output and "mcbench==9.9" in result.output
 
@@ -89,14 +111,27 @@ def test_an_edited_configuration_is_caught_by_its_cell_id(published, tmp_path):
     folder = tmp_path / "edited"
     (folder / "records").mkdir(parents=True)
     (folder / "records" / f"{record['cell_id']}.json").write_text(json.dumps(record))
-    result = CliRunner().invoke(cli, ["leaderboard", "verify", str(folder), record["cell_id"],
-                                      "--results", str(tmp_path / "r"), "--device", "cpu"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "leaderboard",
+            "verify",
+            str(folder),
+            record["cell_id"],
+            "--results",
+            str(tmp_path / "r"),
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 2 and "does not belong to it" in result.output
 
 
 def test_unknown_row_lists_the_records(published, tmp_path):
-    result = CliRunner().invoke(cli, ["leaderboard", "verify", str(published), "polychain",
-                                      "--results", str(tmp_path / "r")])
+    result = CliRunner().invoke(
+        cli,
+        ["leaderboard", "verify", str(published), "polychain", "--results", str(tmp_path / "r")],
+    )
     assert result.exit_code == 2 and "no record matches" in result.output
     assert "bezier" in result.output
 
@@ -116,7 +151,10 @@ def test_every_published_record_rebuilds_to_its_own_cell(registry, tmp_path):
     folders = Path(__file__).resolve().parents[1] / "leaderboards"
     records = [json.loads(p.read_text()) for p in sorted(folders.glob("*/records/*.json"))]
     assert {r["config"]["track"] for r in records} == {
-        "backdoor-repair", "injection-repair", "evasion-path"}
+        "backdoor-repair",
+        "injection-repair",
+        "evasion-path",
+    }
     for record in records:
         file = write_benchmark(record, tmp_path / f"{record['cell_id']}.yaml")
         [cell] = load_benchmark(file, registry).cells

@@ -30,7 +30,7 @@ class Checkerboard(PoisonAttack):
         rows = torch.arange(self.size)
         board = ((rows[:, None] + rows[None, :]) % 2 * 255).to(torch.uint8)
         out = images.clone()
-        out[:, :, -self.size:, -self.size:] = board
+        out[:, :, -self.size :, -self.size :] = board
         return out
 
 

@@ -18,24 +18,34 @@ class ConvNet(ArchitecturePlugin):
     name: ClassVar[str] = "convnet"
     # the fourth stage costs little at 4x4 pixels: about 81% on CIFAR-10 after 10 epochs
     # against 73% for (32, 64, 128), at about 1000 training images/s on 2 CPU cores
-    widths: tuple[int, ...] = field(default=(32, 64, 128, 256), metadata={
-        "help": "output channels of each stage; every stage halves the image size"})
-    convs_per_stage: int = field(default=1, metadata={
-        "help": "3x3 convolutions per stage; 2 is more accurate but 2-3x slower on a CPU"})
+    widths: tuple[int, ...] = field(
+        default=(32, 64, 128, 256),
+        metadata={"help": "output channels of each stage; every stage halves the image size"},
+    )
+    convs_per_stage: int = field(
+        default=1,
+        metadata={
+            "help": "3x3 convolutions per stage; 2 is more accurate but 2-3x slower on a CPU"
+        },
+    )
     batch_norm: bool = field(default=True, metadata={"help": "BatchNorm after every convolution"})
 
     def __post_init__(self):
         if not self.widths or any(w < 1 for w in self.widths):
-            raise ValueError(f"widths must be a non-empty list of positive channel counts, "
-                             f"got {list(self.widths)}")
+            raise ValueError(
+                f"widths must be a non-empty list of positive channel counts, "
+                f"got {list(self.widths)}"
+            )
         if self.convs_per_stage < 1:
             raise ValueError(f"convs_per_stage must be at least 1, got {self.convs_per_stage}")
 
     def build(self, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
         if image_size < 2 ** len(self.widths):
-            raise ValueError(f"{len(self.widths)} stages halve the image {len(self.widths)} times: "
-                             f"need images of at least {2 ** len(self.widths)} pixels, "
-                             f"got {image_size}")
+            raise ValueError(
+                f"{len(self.widths)} stages halve the image {len(self.widths)} times: "
+                f"need images of at least {2 ** len(self.widths)} pixels, "
+                f"got {image_size}"
+            )
         layers, channels = [], in_channels
         for width in self.widths:
             for _ in range(self.convs_per_stage):

@@ -61,8 +61,11 @@ class Residual(nn.Module):
         super().__init__()
         self.body = block(in_planes, planes, stride)
         out = planes * block.expansion
-        self.shortcut = (nn.Conv2d(in_planes, out, 1, stride=stride, bias=False)
-                         if stride != 1 or in_planes != out else nn.Identity())
+        self.shortcut = (
+            nn.Conv2d(in_planes, out, 1, stride=stride, bias=False)
+            if stride != 1 or in_planes != out
+            else nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x) + self.shortcut(x)
@@ -70,17 +73,26 @@ class Residual(nn.Module):
 
 def blocks_for(depth: int, block: str) -> tuple[type, int]:
     """(block class, blocks per stage) for a network ``depth`` layers deep."""
-    kind = block if block != "auto" else (
-        "bottleneck" if depth >= BOTTLENECK_FROM_DEPTH else "basic")
+    kind = (
+        block if block != "auto" else ("bottleneck" if depth >= BOTTLENECK_FROM_DEPTH else "basic")
+    )
     # one more block in each of the 3 stages adds 3 x (layers per block) to the depth
     cls, step = (Bottleneck, 9) if kind == "bottleneck" else (BasicBlock, 6)
     if depth < step + 2 or (depth - 2) % step:
-        forms = {"basic": "6n+2 (8, 14, 20, ..., 56, ...)",
-                 "bottleneck": "9n+2 (11, 20, 29, ..., 110)"}
-        why = (f" (block 'auto' uses basic blocks below depth {BOTTLENECK_FROM_DEPTH} and "
-               f"bottleneck blocks from {BOTTLENECK_FROM_DEPTH} on)" if block == "auto" else "")
-        raise ValueError(f"depth {depth} does not fit {kind} blocks: expected depth = "
-                         f"{forms[kind]} with n >= 1{why}")
+        forms = {
+            "basic": "6n+2 (8, 14, 20, ..., 56, ...)",
+            "bottleneck": "9n+2 (11, 20, 29, ..., 110)",
+        }
+        why = (
+            f" (block 'auto' uses basic blocks below depth {BOTTLENECK_FROM_DEPTH} and "
+            f"bottleneck blocks from {BOTTLENECK_FROM_DEPTH} on)"
+            if block == "auto"
+            else ""
+        )
+        raise ValueError(
+            f"depth {depth} does not fit {kind} blocks: expected depth = "
+            f"{forms[kind]} with n >= 1{why}"
+        )
     return cls, (depth - 2) // step
 
 
@@ -89,11 +101,19 @@ class PreResNet(ArchitecturePlugin):
     """Pre-activation ResNet for CIFAR (PreResNet-110 in the paper); depth counts every layer."""
 
     name: ClassVar[str] = "preresnet"
-    depth: int = field(default=110, metadata={
-        "help": "conv + linear layers on the main path: 6n+2 (basic) or 9n+2 (bottleneck)"})
-    block: Literal["auto", "basic", "bottleneck"] = field(default="auto", metadata={
-        "help": f"residual block: auto = bottleneck from depth {BOTTLENECK_FROM_DEPTH} on, "
-                "basic below"})
+    depth: int = field(
+        default=110,
+        metadata={
+            "help": "conv + linear layers on the main path: 6n+2 (basic) or 9n+2 (bottleneck)"
+        },
+    )
+    block: Literal["auto", "basic", "bottleneck"] = field(
+        default="auto",
+        metadata={
+            "help": f"residual block: auto = bottleneck from depth {BOTTLENECK_FROM_DEPTH} on, "
+            "basic below"
+        },
+    )
 
     def __post_init__(self):
         blocks_for(self.depth, self.block)
@@ -107,8 +127,13 @@ class PreResNet(ArchitecturePlugin):
                 stride = 2 if stage > 0 and i == 0 else 1
                 layers.append(Residual(block, planes_in, planes, stride))
                 planes_in = planes * block.expansion
-        layers += [nn.BatchNorm2d(planes_in), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1),
-                   nn.Flatten(), nn.Linear(planes_in, num_classes)]
+        layers += [
+            nn.BatchNorm2d(planes_in),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(planes_in, num_classes),
+        ]
         net = nn.Sequential(*layers)
         for m in net.modules():
             if isinstance(m, nn.Conv2d):

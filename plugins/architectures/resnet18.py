@@ -26,7 +26,8 @@ class BasicBlock(nn.Module):
         self.shortcut = nn.Identity()
         if stride != 1 or in_planes != planes:
             self.shortcut = nn.Sequential(
-                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes))
+                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(self.bn1(self.conv1(x)))
@@ -41,8 +42,11 @@ class ResNet18(ArchitecturePlugin):
     name: ClassVar[str] = "resnet18"
 
     def build(self, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
-        layers = [nn.Conv2d(in_channels, WIDTHS[0], 3, padding=1, bias=False),
-                  nn.BatchNorm2d(WIDTHS[0]), nn.ReLU(inplace=True)]
+        layers = [
+            nn.Conv2d(in_channels, WIDTHS[0], 3, padding=1, bias=False),
+            nn.BatchNorm2d(WIDTHS[0]),
+            nn.ReLU(inplace=True),
+        ]
         planes_in = WIDTHS[0]
         for stage, planes in enumerate(WIDTHS):
             for i in range(BLOCKS_PER_STAGE):

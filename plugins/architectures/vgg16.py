@@ -43,8 +43,10 @@ class VGG16(ArchitecturePlugin):
 
     def build(self, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
         if image_size < MIN_IMAGE_SIZE:
-            raise ValueError(f"vgg16 needs images of at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} "
-                             f"(it max-pools five times), got {image_size}x{image_size}")
+            raise ValueError(
+                f"vgg16 needs images of at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} "
+                f"(it max-pools five times), got {image_size}x{image_size}"
+            )
         # on 32x32 images the features are already 1x1, as in the paper's network
         pool = nn.Identity() if image_size == 32 else nn.AdaptiveAvgPool2d(1)
         return nn.Sequential(

@@ -20,18 +20,23 @@ class BadNets(PoisonAttack):
     name: ClassVar[str] = "badnets"
     patch_size: int = field(default=3, metadata={"help": "side of the square patch in pixels"})
     position: Literal["bottom-right", "bottom-left", "top-right", "top-left"] = field(
-        default="bottom-right", metadata={"help": "corner the patch is placed in"})
-    margin: int = field(default=1, metadata={
-        "help": "pixels between the patch and the image border"})
-    color: tuple[int, ...] = field(default=(255, 255, 255), metadata={
-        "help": "patch colour, one 0..255 value per channel (a single value for all)"})
+        default="bottom-right", metadata={"help": "corner the patch is placed in"}
+    )
+    margin: int = field(
+        default=1, metadata={"help": "pixels between the patch and the image border"}
+    )
+    color: tuple[int, ...] = field(
+        default=(255, 255, 255),
+        metadata={"help": "patch colour, one 0..255 value per channel (a single value for all)"},
+    )
 
     def __post_init__(self):
         object.__setattr__(self, "color", tuple(self.color))
         super().__post_init__()
         if self.position not in POSITIONS:
-            raise ValueError(f"position must be one of {', '.join(POSITIONS)}, "
-                             f"got {self.position!r}")
+            raise ValueError(
+                f"position must be one of {', '.join(POSITIONS)}, got {self.position!r}"
+            )
         if self.patch_size < 1:
             raise ValueError(f"patch_size must be at least 1, got {self.patch_size}")
         if self.margin < 0:
@@ -48,11 +53,14 @@ class BadNets(PoisonAttack):
     def _check_fits(self, channels: int, height: int, width: int) -> None:
         needed = self.patch_size + self.margin
         if needed > min(height, width):
-            raise ValueError(f"patch_size {self.patch_size} + margin {self.margin} does not fit "
-                             f"in {height}x{width} images")
+            raise ValueError(
+                f"patch_size {self.patch_size} + margin {self.margin} does not fit "
+                f"in {height}x{width} images"
+            )
         if len(self.color) not in (1, channels):
-            raise ValueError(f"color has {len(self.color)} values but the images have "
-                             f"{channels} channels")
+            raise ValueError(
+                f"color has {len(self.color)} values but the images have {channels} channels"
+            )
 
     def patch_region(self, height: int, width: int) -> tuple[slice, slice]:
         """(rows, columns) the patch covers in a ``height`` x ``width`` image."""

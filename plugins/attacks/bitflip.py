@@ -17,9 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import mcbench
-from mcbench.data import as_batch
-from mcbench.kinds import TamperAttack, TamperContext, parameter_layers
-from mcbench.training import requires_grad_only
+from mcbench.kinds import TamperAttack, TamperContext
+from mcbench.kinds.data import as_batch
+from mcbench.toolkit.nets import parameter_layers
+from mcbench.toolkit.training import requires_grad_only
 
 STRATEGIES = ("progressive", "random")
 LEVELS = 127
@@ -52,8 +53,9 @@ def flip_delta(codes: torch.Tensor, bit: int) -> torch.Tensor:
     return flip(codes, bit).to(torch.int32) - codes.to(torch.int32)
 
 
-def best_flip(codes: torch.Tensor, grad: torch.Tensor, scale: float,
-              exclude: torch.Tensor | None = None) -> tuple[float, int, int] | None:
+def best_flip(
+    codes: torch.Tensor, grad: torch.Tensor, scale: float, exclude: torch.Tensor | None = None
+) -> tuple[float, int, int] | None:
     """The single bit flip in a layer with the largest first-order loss gain
     ``grad * delta * scale``: ``(gain, flat index, bit)``, the lowest bit and index on ties.
     ``exclude`` (bool, the codes' shape) marks weights that may not be chosen; None when
@@ -73,8 +75,11 @@ def best_flip(codes: torch.Tensor, grad: torch.Tensor, scale: float,
 
 def attacked_layers(network: nn.Module) -> dict[str, nn.Module]:
     """The Conv2d and Linear layers of ``network`` (with a weight), by name."""
-    return {name: m for name, m in parameter_layers(network).items()
-            if isinstance(m, (nn.Conv2d, nn.Linear)) and isinstance(m.weight, torch.Tensor)}
+    return {
+        name: m
+        for name, m in parameter_layers(network).items()
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and isinstance(m.weight, torch.Tensor)
+    }
 
 
 def _set(weight: torch.Tensor, index: int, value: float) -> None:
@@ -92,19 +97,36 @@ class BitFlip(TamperAttack):
     """
 
     name: ClassVar[str] = "bitflip"
-    max_flips: int = field(default=100, metadata={
-        "help": "most bits flipped (random: exactly this many); >= 0"})
-    stop_accuracy: float = field(default=0.11, metadata={
-        "help": "progressive: stop once the attacker batch's accuracy is at most this "
-                "fraction, in [0, 1] (checked before each flip; random ignores it)"})
-    samples: int = field(default=128, metadata={
-        "help": "attacker images (the first of the attacker's set) whose loss is maximised"})
-    layer_candidates: int = field(default=0, metadata={
-        "help": "layers whose best flip is evaluated each round, those with the largest "
-                "first-order gains (0: every layer)"})
-    strategy: Literal["progressive", "random"] = field(default="progressive", metadata={
-        "help": "progressive: bit search; random: max_flips uniformly random bits in "
-                "distinct weights, seeded (the baseline)"})
+    max_flips: int = field(
+        default=100, metadata={"help": "most bits flipped (random: exactly this many); >= 0"}
+    )
+    stop_accuracy: float = field(
+        default=0.11,
+        metadata={
+            "help": "progressive: stop once the attacker batch's accuracy is at most this "
+            "fraction, in [0, 1] (checked before each flip; random ignores it)"
+        },
+    )
+    samples: int = field(
+        default=128,
+        metadata={
+            "help": "attacker images (the first of the attacker's set) whose loss is maximised"
+        },
+    )
+    layer_candidates: int = field(
+        default=0,
+        metadata={
+            "help": "layers whose best flip is evaluated each round, those with the largest "
+            "first-order gains (0: every layer)"
+        },
+    )
+    strategy: Literal["progressive", "random"] = field(
+        default="progressive",
+        metadata={
+            "help": "progressive: bit search; random: max_flips uniformly random bits in "
+            "distinct weights, seeded (the baseline)"
+        },
+    )
 
     def __post_init__(self):
         if self.max_flips < 0:
@@ -116,8 +138,7 @@ class BitFlip(TamperAttack):
         if self.layer_candidates < 0:
             raise ValueError(f"layer_candidates must be >= 0, got {self.layer_candidates}")
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be 'progressive' or 'random', "
-                             f"got {self.strategy!r}")
+            raise ValueError(f"strategy must be 'progressive' or 'random', got {self.strategy!r}")
 
     def check_model(self, network: nn.Module) -> None:
         if not attacked_layers(network):
@@ -146,9 +167,13 @@ class _Search:
         self.seed = ctx.seed
         data = ctx.attacker.subset(torch.arange(min(attack.samples, len(ctx.attacker))))
         self.count = len(data)
-        self.chunks = [(as_batch(data.images[i:i + ctx.batch_size].to(ctx.device)),
-                        data.labels[i:i + ctx.batch_size].to(ctx.device))
-                       for i in range(0, self.count, ctx.batch_size)]
+        self.chunks = [
+            (
+                as_batch(data.images[i : i + ctx.batch_size].to(ctx.device)),
+                data.labels[i : i + ctx.batch_size].to(ctx.device),
+            )
+            for i in range(0, self.count, ctx.batch_size)
+        ]
 
     def run(self) -> dict:
         accuracy_original = self.evaluate()[1]
@@ -161,12 +186,16 @@ class _Search:
                 self.scales.append(scale)
         self.used = [torch.zeros_like(c, dtype=torch.bool) for c in self.codes]
         accuracy = self.evaluate()[1]
-        report = {"strategy": self.attack.strategy, "accuracy_original": accuracy_original,
-                  "accuracy_quantised": accuracy, "quantised_layers": self.names}
-        log = self.progressive(accuracy) if self.attack.strategy == "progressive" \
-            else self.random()
-        report.update(flips=len(log), flip_log=log,
-                      accuracy_after=log[-1]["accuracy"] if log else accuracy)
+        report = {
+            "strategy": self.attack.strategy,
+            "accuracy_original": accuracy_original,
+            "accuracy_quantised": accuracy,
+            "quantised_layers": self.names,
+        }
+        log = self.progressive(accuracy) if self.attack.strategy == "progressive" else self.random()
+        report.update(
+            flips=len(log), flip_log=log, accuracy_after=log[-1]["accuracy"] if log else accuracy
+        )
         return report
 
     @torch.no_grad()
@@ -196,7 +225,7 @@ class _Search:
 
     def codes_of(self, layer: int, index: int, bit: int) -> tuple[int, int]:
         """(the code at ``index``, the code with ``bit`` flipped)."""
-        code = self.codes[layer].view(-1)[index:index + 1]
+        code = self.codes[layer].view(-1)[index : index + 1]
         return int(code), int(flip(code, bit))
 
     def commit(self, layer: int, index: int, bit: int) -> dict:
@@ -205,8 +234,15 @@ class _Search:
         self.used[layer].view(-1)[index] = True
         self.write(layer, index, after)
         loss, accuracy = self.evaluate()
-        return {"layer": self.names[layer], "index": index, "bit": bit, "before": before,
-                "after": after, "loss": loss, "accuracy": accuracy}
+        return {
+            "layer": self.names[layer],
+            "index": index,
+            "bit": bit,
+            "before": before,
+            "after": after,
+            "loss": loss,
+            "accuracy": accuracy,
+        }
 
     def candidates(self) -> list[tuple[int, int, int]]:
         """(layer, flat index, bit) of the layers' best first-order flips to evaluate, in
@@ -218,7 +254,7 @@ class _Search:
                 found.append((best[0], layer, best[1], best[2]))
         if self.attack.layer_candidates:
             found.sort(key=lambda c: -c[0])  # stable: layer order on ties
-            found = sorted(found[:self.attack.layer_candidates], key=lambda c: c[1])
+            found = sorted(found[: self.attack.layer_candidates], key=lambda c: c[1])
         return [c[1:] for c in found]
 
     def progressive(self, accuracy: float) -> list[dict]:

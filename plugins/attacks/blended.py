@@ -16,10 +16,12 @@ class Blended(PoisonAttack):
     """Blended backdoor: a seeded uniform-noise image alpha-blended into the input."""
 
     name: ClassVar[str] = "blended"
-    alpha: float = field(default=0.2, metadata={
-        "help": "weight of the pattern in the blend, in (0, 1]"})
-    pattern: Literal["noise"] = field(default="noise", metadata={
-        "help": "trigger image: noise = uniform random pixels in 0..255"})
+    alpha: float = field(
+        default=0.2, metadata={"help": "weight of the pattern in the blend, in (0, 1]"}
+    )
+    pattern: Literal["noise"] = field(
+        default="noise", metadata={"help": "trigger image: noise = uniform random pixels in 0..255"}
+    )
     pattern_seed: int = field(default=0, metadata={"help": "seed of the trigger image"})
 
     def __post_init__(self):
@@ -32,8 +34,9 @@ class Blended(PoisonAttack):
     def trigger_pattern(self, channels: int, height: int, width: int) -> torch.Tensor:
         """The uint8 ``[C, H, W]`` trigger image; the same for the same seed and shape."""
         generator = torch.Generator().manual_seed(self.pattern_seed)
-        return torch.randint(0, 256, (channels, height, width), generator=generator,
-                             dtype=torch.uint8)
+        return torch.randint(
+            0, 256, (channels, height, width), generator=generator, dtype=torch.uint8
+        )
 
     def apply_trigger(self, images: torch.Tensor) -> torch.Tensor:
         pattern = self.trigger_pattern(*images.shape[1:]).to(images.device)

@@ -30,8 +30,9 @@ STALL_TOLERANCE = 1e-4
 value since the previous check (checks are ``steps // 10`` iterations apart)."""
 
 
-def cw_margin(logits: torch.Tensor, labels: torch.Tensor, kappa: float = 0.0,
-              targeted: bool = False) -> torch.Tensor:
+def cw_margin(
+    logits: torch.Tensor, labels: torch.Tensor, kappa: float = 0.0, targeted: bool = False
+) -> torch.Tensor:
     """The Carlini-Wagner objective ``f`` on raw logits ``[N, K]``, one value per row.
 
     Untargeted (``labels`` are the true classes y): ``max(z_y - max_{j != y} z_j, -kappa)``,
@@ -45,8 +46,9 @@ def cw_margin(logits: torch.Tensor, labels: torch.Tensor, kappa: float = 0.0,
     return gap.clamp(min=-kappa)
 
 
-def cw_success(logits: torch.Tensor, labels: torch.Tensor, kappa: float = 0.0,
-               targeted: bool = False) -> torch.Tensor:
+def cw_success(
+    logits: torch.Tensor, labels: torch.Tensor, kappa: float = 0.0, targeted: bool = False
+) -> torch.Tensor:
     """Whether each row is adversarial: another class strictly beats y (untargeted), or t
     strictly beats every other class (targeted), by at least ``kappa`` in both cases."""
     labels = labels.view(-1, 1)
@@ -79,8 +81,8 @@ class _Adam:
         m = self.m[idx] * beta1 + grad * (1 - beta1)
         v = self.v[idx] * beta2 + grad.square() * (1 - beta2)
         self.m[idx], self.v[idx] = m, v
-        m_hat = m / (1 - beta1 ** t)
-        v_hat = v / (1 - beta2 ** t)
+        m_hat = m / (1 - beta1**t)
+        v_hat = v / (1 - beta2**t)
         w[idx] = w[idx] - self.lr * m_hat / (v_hat.sqrt() + ADAM_EPS)
 
 
@@ -89,22 +91,36 @@ class CarliniWagnerL2(EvasionAttack):
     """Carlini-Wagner L2: minimum-norm adversarial examples by tanh-space optimisation."""
 
     name: ClassVar[str] = "cw"
-    kappa: float = field(default=0.0, metadata={
-        "help": "confidence: the adversarial class must win by this logit margin (>= 0)"})
-    c: float = field(default=1e-3, metadata={
-        "help": "initial trade-off constant between distance and margin (> 0)"})
-    search_steps: int = field(default=9, metadata={
-        "help": "binary-search steps over the constant c, per sample (>= 1)"})
-    steps: int = field(default=100, metadata={
-        "help": "Adam iterations per binary-search step (>= 1)"})
+    kappa: float = field(
+        default=0.0,
+        metadata={"help": "confidence: the adversarial class must win by this logit margin (>= 0)"},
+    )
+    c: float = field(
+        default=1e-3,
+        metadata={"help": "initial trade-off constant between distance and margin (> 0)"},
+    )
+    search_steps: int = field(
+        default=9, metadata={"help": "binary-search steps over the constant c, per sample (>= 1)"}
+    )
+    steps: int = field(
+        default=100, metadata={"help": "Adam iterations per binary-search step (>= 1)"}
+    )
     lr: float = field(default=0.01, metadata={"help": "Adam step size in tanh space (> 0)"})
-    abort_early: bool = field(default=True, metadata={
-        "help": "stop a sample's optimisation once its loss stops improving"})
-    eps: float | None = field(default=None, metadata={
-        "help": "L2 radius: adversarials farther than this are dropped and the original "
-                "returned, so robust accuracy is accuracy at L2 radius eps (null: no limit)"})
-    targeted: bool = field(default=False, metadata={
-        "help": "aim at the given target labels instead of any wrong label"})
+    abort_early: bool = field(
+        default=True,
+        metadata={"help": "stop a sample's optimisation once its loss stops improving"},
+    )
+    eps: float | None = field(
+        default=None,
+        metadata={
+            "help": "L2 radius: adversarials farther than this are dropped and the original "
+            "returned, so robust accuracy is accuracy at L2 radius eps (null: no limit)"
+        },
+    )
+    targeted: bool = field(
+        default=False,
+        metadata={"help": "aim at the given target labels instead of any wrong label"},
+    )
 
     def __post_init__(self):
         if not (math.isfinite(self.kappa) and self.kappa >= 0):
@@ -120,9 +136,16 @@ class CarliniWagnerL2(EvasionAttack):
         if self.eps is not None and not self.eps > 0:
             raise ValueError(f"eps must be > 0 or null, got {self.eps}")
 
-    def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
-                goal: Goal = "misclassify", targets: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+    def perturb(
+        self,
+        model: nn.Module,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        goal: Goal = "misclassify",
+        targets: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Per image, the smallest-L2 adversarial found (within ``eps`` when set), else the
         image itself; images that are already adversarial come back unchanged.
 
@@ -148,19 +171,20 @@ class CarliniWagnerL2(EvasionAttack):
         result[todo[accepted]] = adv[accepted]
         return result
 
-    def _attack_labels(self, labels: torch.Tensor,
-                       targets: torch.Tensor | None) -> torch.Tensor:
+    def _attack_labels(self, labels: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         if not self.targeted:
             return labels
         if targets is None:
             raise ValueError("cw with targeted=true needs target labels (targets=...)")
         if targets.shape != labels.shape:
-            raise ValueError(f"targets has shape {tuple(targets.shape)}, labels "
-                             f"{tuple(labels.shape)}")
+            raise ValueError(
+                f"targets has shape {tuple(targets.shape)}, labels {tuple(labels.shape)}"
+            )
         return targets.to(labels.device)
 
-    def _search(self, model: nn.Module, images: torch.Tensor,
-                classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _search(
+        self, model: nn.Module, images: torch.Tensor, classes: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Binary search over c per sample: the smallest-norm successful point over all
         search steps and its squared L2 distance (inf where none was found)."""
         n, dtype, device = len(images), images.dtype, images.device
@@ -180,8 +204,9 @@ class CarliniWagnerL2(EvasionAttack):
             const = torch.where(bounded, (lower + upper) / 2, const * 10)
         return best_adv, best_norm
 
-    def _optimise(self, model: nn.Module, images: torch.Tensor, classes: torch.Tensor,
-                  const: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _optimise(
+        self, model: nn.Module, images: torch.Tensor, classes: torch.Tensor, const: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Adam from the original images at fixed per-sample constants: the smallest-norm
         successful iterate per sample and its squared distance (inf where none)."""
         n = len(images)
@@ -197,7 +222,8 @@ class CarliniWagnerL2(EvasionAttack):
             if len(idx) == 0:
                 break
             loss, grad, adv, logits, norm_sq = self._loss_and_grad(
-                model, w[idx], images[idx], classes[idx], const[idx])
+                model, w[idx], images[idx], classes[idx], const[idx]
+            )
             better = cw_success(logits, classes[idx], self.kappa, self.targeted)
             better &= norm_sq < best_norm[idx]
             best_adv[idx[better]], best_norm[idx[better]] = adv[better], norm_sq[better]
@@ -205,13 +231,20 @@ class CarliniWagnerL2(EvasionAttack):
             if self.abort_early and step % check_every == 0:
                 previous = last_loss[idx]
                 stalled = torch.isfinite(previous) & (
-                    loss > previous - STALL_TOLERANCE * previous.abs())
+                    loss > previous - STALL_TOLERANCE * previous.abs()
+                )
                 active[idx[stalled]] = False
                 last_loss[idx] = loss
         return best_adv, best_norm
 
-    def _loss_and_grad(self, model: nn.Module, w: torch.Tensor, images: torch.Tensor,
-                       classes: torch.Tensor, const: torch.Tensor):
+    def _loss_and_grad(
+        self,
+        model: nn.Module,
+        w: torch.Tensor,
+        images: torch.Tensor,
+        classes: torch.Tensor,
+        const: torch.Tensor,
+    ):
         """Per-sample loss and its gradient with respect to ``w`` only (the model's
         parameters and their ``.grad`` are left alone), plus the iterate, its logits and
         its squared distance, detached."""

@@ -12,10 +12,11 @@ import torch
 from torch import nn
 
 import mcbench
-from mcbench.data import as_batch
-from mcbench.kinds import TamperContext, TargetedTamper, find_layer
-from mcbench.tampering import LayerTap, correctly_classified, margin
-from mcbench.training import requires_grad_only
+from mcbench.kinds import TamperContext, TargetedTamper
+from mcbench.kinds.data import as_batch
+from mcbench.toolkit.nets import find_layer
+from mcbench.toolkit.tampering import LayerTap, correctly_classified, margin
+from mcbench.toolkit.training import requires_grad_only
 
 
 @dataclass(frozen=True)
@@ -23,19 +24,32 @@ class GradientDescentAttack(TargetedTamper):
     """Gradient descent on one layer: targets take wrong labels, a keep-set keeps its own."""
 
     name: ClassVar[str] = "gda"
-    layer: str | None = field(default=None, metadata={
-        "help": "layer to modify, by its name in the architecture (null: the last layer "
-                "with a weight)"})
-    keep: int = field(default=1000, metadata={
-        "help": "training images the model classifies correctly that must keep their labels"})
-    target_weight: float = field(default=0.1, metadata={
-        "help": "weight of the targets' loss against the keep-set's"})
-    kappa: float = field(default=0.5, metadata={
-        "help": "margin (logit units) by which each target's injected label must win"})
+    layer: str | None = field(
+        default=None,
+        metadata={
+            "help": "layer to modify, by its name in the architecture (null: the last layer "
+            "with a weight)"
+        },
+    )
+    keep: int = field(
+        default=1000,
+        metadata={
+            "help": "training images the model classifies correctly that must keep their labels"
+        },
+    )
+    target_weight: float = field(
+        default=0.1, metadata={"help": "weight of the targets' loss against the keep-set's"}
+    )
+    kappa: float = field(
+        default=0.5,
+        metadata={"help": "margin (logit units) by which each target's injected label must win"},
+    )
     lr: float = field(default=1e-3, metadata={"help": "Adam step size"})
     max_steps: int = field(default=1000, metadata={"help": "bound on the number of steps"})
-    success: float = field(default=0.95, metadata={
-        "help": "stop once this fraction of the targets takes its injected label"})
+    success: float = field(
+        default=0.95,
+        metadata={"help": "stop once this fraction of the targets takes its injected label"},
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -54,8 +68,13 @@ class GradientDescentAttack(TargetedTamper):
     def check_model(self, network: nn.Module) -> None:
         find_layer(network, self.layer)
 
-    def loss(self, logits: torch.Tensor, labels: torch.Tensor, is_target: torch.Tensor,
-             need: torch.Tensor):
+    def loss(
+        self,
+        logits: torch.Tensor,
+        labels: torch.Tensor,
+        is_target: torch.Tensor,
+        need: torch.Tensor,
+    ):
         """C&W-style hinge on the margins: targets must win by kappa, and keep-set images
         must keep the margins they had (penalising any shrinkage, not only a flip, keeps
         the change away from every image but the targets)."""
@@ -94,15 +113,22 @@ class GradientDescentAttack(TargetedTamper):
         with torch.no_grad():
             logits = self._logits(model, images, ctx)
         kept = logits[~is_target].argmax(1) == labels[~is_target]
-        return {"layer": name, "steps": steps, "targets_flipped": flipped,
-                "reached_success": flipped >= self.success,
-                "keep_set": len(keep), "keep_set_accuracy": _fraction(kept),
-                "tap": "layer only" if tap.direct else "full network",
-                "seconds_per_step": loop_seconds / max(steps, 1)}
+        return {
+            "layer": name,
+            "steps": steps,
+            "targets_flipped": flipped,
+            "reached_success": flipped >= self.success,
+            "keep_set": len(keep),
+            "keep_set_accuracy": _fraction(kept),
+            "tap": "layer only" if tap.direct else "full network",
+            "seconds_per_step": loop_seconds / max(steps, 1),
+        }
 
     def _logits(self, model: nn.Module, images: torch.Tensor, ctx: TamperContext):
-        parts = [model(as_batch(images[i:i + ctx.batch_size].to(ctx.device)))
-                 for i in range(0, len(images), ctx.batch_size)]
+        parts = [
+            model(as_batch(images[i : i + ctx.batch_size].to(ctx.device)))
+            for i in range(0, len(images), ctx.batch_size)
+        ]
         return torch.cat(parts)
 
 

@@ -30,20 +30,36 @@ class PGD(EvasionAttack):
     """Projected gradient descent (Madry et al.): L-inf or L2 steps on the cross-entropy."""
 
     name: ClassVar[str] = "pgd"
-    norm: Literal["linf", "l2"] = field(default="linf", metadata={
-        "help": "threat model: linf (signed gradient steps) or l2 (normalised gradient steps)"})
-    eps: float = field(default=8 / 255, metadata={
-        "help": "radius of the ball around each image, in 0..1 pixel units"})
+    norm: Literal["linf", "l2"] = field(
+        default="linf",
+        metadata={
+            "help": "threat model: linf (signed gradient steps) or l2 (normalised gradient steps)"
+        },
+    )
+    eps: float = field(
+        default=8 / 255,
+        metadata={"help": "radius of the ball around each image, in 0..1 pixel units"},
+    )
     step_size: float = field(default=2 / 255, metadata={"help": "length of each step"})
     steps: int = field(default=10, metadata={"help": "gradient steps per restart"})
-    random_start: bool = field(default=True, metadata={
-        "help": "start from a uniformly random point in the ball instead of the image"})
-    restarts: int = field(default=1, metadata={
-        "help": "independent random starts (only with random_start; misclassify re-attacks "
-                "only the points still correctly classified)"})
-    targeted: bool = field(default=False, metadata={
-        "help": "descend the cross-entropy of the given targets instead of ascending the "
-                "true label's"})
+    random_start: bool = field(
+        default=True,
+        metadata={"help": "start from a uniformly random point in the ball instead of the image"},
+    )
+    restarts: int = field(
+        default=1,
+        metadata={
+            "help": "independent random starts (only with random_start; misclassify re-attacks "
+            "only the points still correctly classified)"
+        },
+    )
+    targeted: bool = field(
+        default=False,
+        metadata={
+            "help": "descend the cross-entropy of the given targets instead of ascending the "
+            "true label's"
+        },
+    )
 
     def __post_init__(self):
         if self.norm not in NORMS:
@@ -57,9 +73,16 @@ class PGD(EvasionAttack):
         if self.restarts < 1:
             raise ValueError(f"restarts must be at least 1, got {self.restarts}")
 
-    def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
-                goal: Goal = "misclassify", targets: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+    def perturb(
+        self,
+        model: nn.Module,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        goal: Goal = "misclassify",
+        targets: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Adversarial ``images`` (see ``EvasionAttack.perturb``). In targeted mode, goal
         "misclassify" prefers an iterate that reaches the target and otherwise returns one
         that is at least misclassified; goal "loss" keeps the iterate with the lowest
@@ -81,8 +104,15 @@ class PGD(EvasionAttack):
         if not self.random_start:
             # the first iterate is the image itself: its forward pass doubles as the check
             # of which points are already misclassified
-            self._fool_into(result, torch.arange(len(images), device=images.device), model,
-                            images, labels, aim, generator)
+            self._fool_into(
+                result,
+                torch.arange(len(images), device=images.device),
+                model,
+                images,
+                labels,
+                aim,
+                generator,
+            )
             return result
         pred = model(images).argmax(1)
         pending = torch.nonzero((pred == labels) & ~self._reached(pred, labels, aim)).flatten()
@@ -194,8 +224,7 @@ class PGD(EvasionAttack):
         device = generator.device if generator is not None else torch.device("cpu")
         # pinned memory lets the copy to a GPU run without stalling the host
         pin = device.type == "cpu" and like.device.type == "cuda"
-        values = sample(shape, generator=generator, device=device, dtype=like.dtype,
-                        pin_memory=pin)
+        values = sample(shape, generator=generator, device=device, dtype=like.dtype, pin_memory=pin)
         if values.dim() < like.dim():
             return values.to(like.device, non_blocking=pin)
         return torch.empty_like(like).copy_(values, non_blocking=pin)

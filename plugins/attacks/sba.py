@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 import mcbench
-from mcbench.data import as_batch
-from mcbench.kinds import TamperContext, TargetedTamper, find_layer
-from mcbench.tampering import LayerTap, margin
+from mcbench.kinds import TamperContext, TargetedTamper
+from mcbench.kinds.data import as_batch
+from mcbench.toolkit.nets import find_layer
+from mcbench.toolkit.tampering import LayerTap, margin
 
 
 @dataclass(frozen=True)
@@ -20,24 +21,37 @@ class SingleBiasAttack(TargetedTamper):
     """Raise one bias of one layer until the chosen class wins on every target."""
 
     name: ClassVar[str] = "sba"
-    target_label: int | None = field(default=0, metadata={
-        "help": "the class every target must take"})
-    layer: str | None = field(default=None, metadata={
-        "help": "layer whose bias is raised, by its name in the architecture (null: the "
-                "last layer with a weight)"})
-    unit: int | None = field(default=None, metadata={
-        "help": "which bias entry (null: on the output layer the target label's own; on a "
-                "hidden layer the entry whose gradient favours the label most)"})
-    margin: float = field(default=1.0, metadata={
-        "help": "on the output layer: logit margin by which the label must win"})
-    max_raise: float = field(default=1.0e6, metadata={
-        "help": "largest raise tried on a hidden layer"})
+    target_label: int | None = field(
+        default=0, metadata={"help": "the class every target must take"}
+    )
+    layer: str | None = field(
+        default=None,
+        metadata={
+            "help": "layer whose bias is raised, by its name in the architecture (null: the "
+            "last layer with a weight)"
+        },
+    )
+    unit: int | None = field(
+        default=None,
+        metadata={
+            "help": "which bias entry (null: on the output layer the target label's own; on a "
+            "hidden layer the entry whose gradient favours the label most)"
+        },
+    )
+    margin: float = field(
+        default=1.0,
+        metadata={"help": "on the output layer: logit margin by which the label must win"},
+    )
+    max_raise: float = field(
+        default=1.0e6, metadata={"help": "largest raise tried on a hidden layer"}
+    )
 
     def __post_init__(self):
         super().__post_init__()
         if self.target_label is None:
-            raise ValueError("target_label is required: the single bias attack pushes "
-                             "every target to one class")
+            raise ValueError(
+                "target_label is required: the single bias attack pushes every target to one class"
+            )
         if self.unit is not None and self.unit < 0:
             raise ValueError(f"unit must be >= 0, got {self.unit}")
         if self.margin < 0:
@@ -51,8 +65,9 @@ class SingleBiasAttack(TargetedTamper):
         if not isinstance(bias, torch.Tensor):
             raise ValueError(f"layer {name!r} has no bias")
         if self.unit is not None and self.unit >= bias.numel():
-            raise ValueError(f"unit {self.unit} is out of range: layer {name!r} has "
-                             f"{bias.numel()} biases")
+            raise ValueError(
+                f"unit {self.unit} is out of range: layer {name!r} has {bias.numel()} biases"
+            )
 
     def tamper(self, ctx: TamperContext) -> dict:
         self.check_model(ctx.network)
@@ -64,9 +79,11 @@ class SingleBiasAttack(TargetedTamper):
         output_layer = tap.direct and layer.bias.numel() == ctx.num_classes
         unit = self.unit
         if unit is None:
-            unit = self.target_label if output_layer else self._steepest_unit(model, layer,
-                                                                              images, labels,
-                                                                              ctx)
+            unit = (
+                self.target_label
+                if output_layer
+                else self._steepest_unit(model, layer, images, labels, ctx)
+            )
         with torch.no_grad():
             if output_layer and unit == self.target_label:
                 raised, method = self._closed_form(tap, layer, labels), "closed form"
@@ -74,8 +91,13 @@ class SingleBiasAttack(TargetedTamper):
                 raised, method = self._search(model, layer, unit, images, labels, ctx), "search"
             layer.bias[unit] += raised
             wins = (self._logits(model, images, ctx).argmax(1) == labels).double().mean()
-        return {"layer": name, "unit": unit, "raise": raised, "method": method,
-                "targets_flipped": wins.item()}
+        return {
+            "layer": name,
+            "unit": unit,
+            "raise": raised,
+            "method": method,
+            "targets_flipped": wins.item(),
+        }
 
     def _closed_form(self, tap: LayerTap, layer: nn.Module, labels: torch.Tensor) -> float:
         # logit_label grows one for one with its bias and nothing else moves

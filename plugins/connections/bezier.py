@@ -17,13 +17,16 @@ class Bezier(ConnectionPlugin):
     """Bezier curve through the endpoints, shaped by trained interior control points."""
 
     name: ClassVar[str] = "bezier"
-    bends: int = field(default=3, metadata={
-        "help": "control points including both endpoints (3 = quadratic curve)"})
+    bends: int = field(
+        default=3,
+        metadata={"help": "control points including both endpoints (3 = quadratic curve)"},
+    )
 
     def __post_init__(self):
         if self.bends < 3:
-            raise ValueError(f"bends must be at least 3 (2 is the linear connection), "
-                             f"got {self.bends}")
+            raise ValueError(
+                f"bends must be at least 3 (2 is the linear connection), got {self.bends}"
+            )
 
     @property
     def num_bends(self) -> int:
@@ -34,8 +37,9 @@ class Bezier(ConnectionPlugin):
         t = torch.as_tensor(t, dtype=torch.float32)
         degree = self.bends - 1
         k = torch.arange(self.bends, dtype=torch.float32, device=t.device)
-        binomials = torch.tensor([math.comb(degree, i) for i in range(self.bends)],
-                                 dtype=torch.float32, device=t.device)
+        binomials = torch.tensor(
+            [math.comb(degree, i) for i in range(self.bends)], dtype=torch.float32, device=t.device
+        )
         return binomials * t.pow(k) * (1 - t).pow(degree - k)
 
 

@@ -16,13 +16,18 @@ class Polychain(ConnectionPlugin):
     """Polygonal chain: piecewise-linear path through evenly spaced trained bends."""
 
     name: ClassVar[str] = "polychain"
-    bends: int = field(default=3, metadata={
-        "help": "bends including both endpoints (3 = two segments through one trained bend)"})
+    bends: int = field(
+        default=3,
+        metadata={
+            "help": "bends including both endpoints (3 = two segments through one trained bend)"
+        },
+    )
 
     def __post_init__(self):
         if self.bends < 3:
-            raise ValueError(f"bends must be at least 3 (2 is the linear connection), "
-                             f"got {self.bends}")
+            raise ValueError(
+                f"bends must be at least 3 (2 is the linear connection), got {self.bends}"
+            )
 
     @property
     def num_bends(self) -> int:

@@ -12,12 +12,22 @@ import numpy as np
 import torch
 
 import mcbench
-from mcbench.data import Dataset, ImageSet
 from mcbench.kinds import DatasetPlugin
-from mcbench_plugins.datasets import image_folders
+from mcbench.kinds.data import Dataset, ImageSet
+from mcbench_plugins.datasets import _image_folders as image_folders
 
-CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
-               "dog", "frog", "horse", "ship", "truck")
+CLASS_NAMES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
 TORCHVISION_FOLDER = "cifar-10-batches-py"
@@ -30,14 +40,29 @@ class CIFAR10(DatasetPlugin):
     """CIFAR-10 from torchvision's files, image-class folders or a .tar.gz of them."""
 
     name: ClassVar[str] = "cifar10"
-    source: Source = field(default="auto", metadata={
-        "help": "layout to read; auto tries torchvision, folder, archive, then download"})
-    download: bool = field(default=True, metadata={
-        "help": "let torchvision download CIFAR-10 into the root when no local copy is found"})
-    train_subset: int = field(default=0, metadata={
-        "help": "keep this many training images, the first of each class (multiple of 10; 0: all)"})
-    test_subset: int = field(default=0, metadata={
-        "help": "keep this many test images, the first of each class (multiple of 10; 0: all)"})
+    source: Source = field(
+        default="auto",
+        metadata={"help": "layout to read; auto tries torchvision, folder, archive, then download"},
+    )
+    download: bool = field(
+        default=True,
+        metadata={
+            "help": "let torchvision download CIFAR-10 into the root when no local copy is found"
+        },
+    )
+    train_subset: int = field(
+        default=0,
+        metadata={
+            "help": "keep this many training images, the first of each class "
+            "(multiple of 10; 0: all)"
+        },
+    )
+    test_subset: int = field(
+        default=0,
+        metadata={
+            "help": "keep this many test images, the first of each class (multiple of 10; 0: all)"
+        },
+    )
 
     def __post_init__(self):
         if self.source not in get_args(Source):
@@ -45,8 +70,10 @@ class CIFAR10(DatasetPlugin):
         for key in ("train_subset", "test_subset"):
             value = getattr(self, key)
             if value < 0 or value % len(CLASS_NAMES):
-                raise ValueError(f"{key} must be 0 (all) or a positive multiple of "
-                                 f"{len(CLASS_NAMES)} (an equal share per class), got {value}")
+                raise ValueError(
+                    f"{key} must be 0 (all) or a positive multiple of "
+                    f"{len(CLASS_NAMES)} (an equal share per class), got {value}"
+                )
 
     def shape(self) -> tuple[int, int, int]:
         return len(CLASS_NAMES), 3, 32
@@ -64,10 +91,13 @@ class CIFAR10(DatasetPlugin):
                 if (base / "train").is_dir() and (base / "test").is_dir():
                     return self._finish(*read_folders(base, cache_dir))
         if self.source in ("auto", "archive"):
-            looked.append(f"{root if root.is_file() else root / '*.tar.gz'} or .tgz "
-                          f"(archive of image folders)")
-            archive = image_folders.find_archive(root, prefer="cifar10",
-                                                 skip=(TORCHVISION_ARCHIVE,))
+            looked.append(
+                f"{root if root.is_file() else root / '*.tar.gz'} or .tgz "
+                f"(archive of image folders)"
+            )
+            archive = image_folders.find_archive(
+                root, prefer="cifar10", skip=(TORCHVISION_ARCHIVE,)
+            )
             if archive is not None:
                 return self._finish(*read_archive(archive, cache_dir))
         if self.source in ("auto", "torchvision"):
@@ -83,17 +113,26 @@ class CIFAR10(DatasetPlugin):
         raise FileNotFoundError(
             f"no CIFAR-10 copy found under {root} (source={self.source}); looked for:\n  - "
             + "\n  - ".join(looked)
-            + "\nPass --data-root or set $MCBENCH_DATA to a folder holding one of these.")
+            + "\nPass --data-root or set $MCBENCH_DATA to a folder holding one of these."
+        )
 
-    def _finish(self, train: ImageSet, test: ImageSet, class_names: tuple[str, ...],
-                source: str) -> Dataset:
+    def _finish(
+        self, train: ImageSet, test: ImageSet, class_names: tuple[str, ...], source: str
+    ) -> Dataset:
         if class_names != CLASS_NAMES:
-            raise ValueError(f"{source}: expected the CIFAR-10 classes "
-                             f"{', '.join(CLASS_NAMES)}; found {', '.join(class_names)}")
-        return Dataset(train=class_balanced(train, self.train_subset, "train"),
-                       test=class_balanced(test, self.test_subset, "test"),
-                       num_classes=len(CLASS_NAMES), mean=MEAN, std=STD,
-                       class_names=CLASS_NAMES, source=source)
+            raise ValueError(
+                f"{source}: expected the CIFAR-10 classes "
+                f"{', '.join(CLASS_NAMES)}; found {', '.join(class_names)}"
+            )
+        return Dataset(
+            train=class_balanced(train, self.train_subset, "train"),
+            test=class_balanced(test, self.test_subset, "test"),
+            num_classes=len(CLASS_NAMES),
+            mean=MEAN,
+            std=STD,
+            class_names=CLASS_NAMES,
+            source=source,
+        )
 
 
 def default_root(cache_dir: Path) -> Path:
@@ -110,8 +149,10 @@ def class_balanced(data: ImageSet, subset: int, split: str) -> ImageSet:
     for label, name in enumerate(CLASS_NAMES):
         index = torch.nonzero(data.labels == label).flatten()
         if len(index) < per_class:
-            raise ValueError(f"{split}_subset={subset} needs {per_class} {name} images; "
-                             f"the {split} split has {len(index)}")
+            raise ValueError(
+                f"{split}_subset={subset} needs {per_class} {name} images; "
+                f"the {split} split has {len(index)}"
+            )
         keep.append(index[:per_class])
     return data.subset(torch.sort(torch.cat(keep)).values)
 
@@ -129,20 +170,29 @@ def read_torchvision(root: Path, download: bool):
             raise RuntimeError(f"torchvision rejects {root / TORCHVISION_FOLDER}: {e}") from e
         images = torch.from_numpy(np.ascontiguousarray(copy.data.transpose(0, 3, 1, 2)))
         splits.append(ImageSet(images, torch.tensor(copy.targets, dtype=torch.int64)))
-    return (*splits, tuple(copy.classes),
-            f"torchvision cifar-10-batches-py at {root / TORCHVISION_FOLDER} (md5-checked)")
+    return (
+        *splits,
+        tuple(copy.classes),
+        f"torchvision cifar-10-batches-py at {root / TORCHVISION_FOLDER} (md5-checked)",
+    )
 
 
 def read_folders(base: Path, cache_dir: Path):
     decoded, key = image_folders.load_folders(base, Path(cache_dir) / "cifar10")
-    return (*decoded.image_sets(), decoded.class_names,
-            f"{base} (image-class folders, listing sha256 {key})")
+    return (
+        *decoded.image_sets(),
+        decoded.class_names,
+        f"{base} (image-class folders, listing sha256 {key})",
+    )
 
 
 def read_archive(path: Path, cache_dir: Path):
     decoded, sha256 = image_folders.load_archive(path, Path(cache_dir) / "cifar10")
-    return (*decoded.image_sets(), decoded.class_names,
-            f"{path} (tar.gz of image-class folders, sha256 {sha256})")
+    return (
+        *decoded.image_sets(),
+        decoded.class_names,
+        f"{path} (tar.gz of image-class folders, sha256 {sha256})",
+    )
 
 
 @mcbench.hookimpl

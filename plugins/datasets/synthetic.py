@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 import mcbench
-from mcbench.data import Dataset, ImageSet
 from mcbench.kinds import DatasetPlugin
+from mcbench.kinds.data import Dataset, ImageSet
 
 
 @dataclass(frozen=True)
@@ -25,13 +25,20 @@ class Synthetic(DatasetPlugin):
     channels: int = field(default=3, metadata={"help": "colour channels per image"})
     train_per_class: int = field(default=64, metadata={"help": "training images per class"})
     test_per_class: int = field(default=32, metadata={"help": "test images per class"})
-    noise: float = field(default=0.15, metadata={
-        "help": "standard deviation of the pixel noise, in 0..1 intensity units"})
+    noise: float = field(
+        default=0.15,
+        metadata={"help": "standard deviation of the pixel noise, in 0..1 intensity units"},
+    )
     seed: int = field(default=0, metadata={"help": "seed of the prototypes and the noise"})
 
     def __post_init__(self):
-        for key, low in (("num_classes", 2), ("image_size", 4), ("channels", 1),
-                         ("train_per_class", 1), ("test_per_class", 1)):
+        for key, low in (
+            ("num_classes", 2),
+            ("image_size", 4),
+            ("channels", 1),
+            ("train_per_class", 1),
+            ("test_per_class", 1),
+        ):
             if getattr(self, key) < low:
                 raise ValueError(f"{key} must be at least {low}, got {getattr(self, key)}")
         if self.noise < 0:
@@ -50,21 +57,28 @@ class Synthetic(DatasetPlugin):
         # a channel could in principle be constant; keep normalisation finite
         std = pixels.std(dim=(0, 2, 3)).clamp_min(1e-3)
         settings = ", ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
-        return Dataset(train=train, test=test, num_classes=self.num_classes,
-                       mean=tuple(mean.tolist()), std=tuple(std.tolist()),
-                       class_names=tuple(f"pattern{i}" for i in range(self.num_classes)),
-                       source=f"synthetic({settings})")
+        return Dataset(
+            train=train,
+            test=test,
+            num_classes=self.num_classes,
+            mean=tuple(mean.tolist()),
+            std=tuple(std.tolist()),
+            class_names=tuple(f"pattern{i}" for i in range(self.num_classes)),
+            source=f"synthetic({settings})",
+        )
 
     def _prototypes(self, generator: torch.Generator) -> torch.Tensor:
         """Uniform random values on a coarse grid, upsampled bilinearly: smooth blobs of
         colour, far apart from one another relative to the pixel noise."""
         coarse = max(2, self.image_size // 4)
         grid = torch.rand(self.num_classes, self.channels, coarse, coarse, generator=generator)
-        return F.interpolate(grid, size=(self.image_size, self.image_size), mode="bilinear",
-                             align_corners=False)
+        return F.interpolate(
+            grid, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False
+        )
 
-    def _draw(self, prototypes: torch.Tensor, per_class: int,
-              generator: torch.Generator) -> ImageSet:
+    def _draw(
+        self, prototypes: torch.Tensor, per_class: int, generator: torch.Generator
+    ) -> ImageSet:
         labels = torch.arange(self.num_classes).repeat(per_class)  # 0, 1, .., 0, 1, ..
         noise = torch.randn((len(labels), *prototypes.shape[1:]), generator=generator)
         pixels = (prototypes[labels] + self.noise * noise).clamp(0.0, 1.0)

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import mcbench
-from mcbench.adversarial import cross_entropy
 from mcbench.kinds import MetricContext
-from mcbench_plugins.metrics.attacked import AttackedMetric
+from mcbench.toolkit.adversarial import cross_entropy
+from mcbench_plugins.metrics._attacked import AttackedMetric
 
 
 @dataclass(frozen=True)

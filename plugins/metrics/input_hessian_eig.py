@@ -10,9 +10,9 @@ from typing import ClassVar, Literal
 import torch
 
 import mcbench
-from mcbench import hessian
-from mcbench.data import as_batch
 from mcbench.kinds import MetricContext, MetricPlugin
+from mcbench.kinds.data import as_batch
+from mcbench.toolkit import hessian
 
 METHODS = ("auto", "exact", "lanczos", "power")
 
@@ -26,22 +26,39 @@ class InputHessianEig(MetricPlugin):
     percent: ClassVar[bool] = False
     higher_is_better: ClassVar[bool | None] = False
 
-    method: Literal["auto", "exact", "lanczos", "power"] = field(default="auto", metadata={
-        "help": "exact: J^T S J from the logits' Jacobian (piecewise-linear networks only); "
-                "lanczos: the algebraically largest eigenvalue of the (possibly indefinite) "
-                "Hessian by Lanczos on Hessian-vector products; power: power iteration (the "
-                "eigenvalue of largest magnitude); auto: exact when every layer is known to "
-                "be piecewise linear and a Hessian-vector product confirms it, else lanczos"})
-    samples: int = field(default=1000, metadata={
-        "help": "how many of the first evaluation images are used; 0 = all"})
-    chunk: int = field(default=100, metadata={
-        "help": "images per batch (exact keeps a Jacobian of classes x image size per image)"})
-    iterations: int = field(default=20, metadata={
-        "help": "most Hessian-vector products per batch for lanczos and power "
-                "(the reference power iteration used 10)"})
-    tol: float = field(default=1e-4, metadata={
-        "help": "lanczos and power stop when every image's estimate changed by at most this, "
-                "relative (the reference power iteration used 1e-2)"})
+    method: Literal["auto", "exact", "lanczos", "power"] = field(
+        default="auto",
+        metadata={
+            "help": "exact: J^T S J from the logits' Jacobian (piecewise-linear networks only); "
+            "lanczos: the algebraically largest eigenvalue of the (possibly indefinite) "
+            "Hessian by Lanczos on Hessian-vector products; power: power iteration (the "
+            "eigenvalue of largest magnitude); auto: exact when every layer is known to "
+            "be piecewise linear and a Hessian-vector product confirms it, else lanczos"
+        },
+    )
+    samples: int = field(
+        default=1000, metadata={"help": "how many of the first evaluation images are used; 0 = all"}
+    )
+    chunk: int = field(
+        default=100,
+        metadata={
+            "help": "images per batch (exact keeps a Jacobian of classes x image size per image)"
+        },
+    )
+    iterations: int = field(
+        default=20,
+        metadata={
+            "help": "most Hessian-vector products per batch for lanczos and power "
+            "(the reference power iteration used 10)"
+        },
+    )
+    tol: float = field(
+        default=1e-4,
+        metadata={
+            "help": "lanczos and power stop when every image's estimate changed by at most this, "
+            "relative (the reference power iteration used 1e-2)"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "seed of the random start vectors"})
 
     def __post_init__(self):
@@ -85,8 +102,11 @@ class InputHessianEig(MetricPlugin):
                     if method == "exact":
                         values.append(hessian.top_eigenvalue_from_jacobian(logits, jacobian))
                         continue
-                iterate = (hessian.lanczos_top_eigenvalue if method == "lanczos"
-                           else hessian.power_top_eigenvalue)
+                iterate = (
+                    hessian.lanczos_top_eigenvalue
+                    if method == "lanczos"
+                    else hessian.power_top_eigenvalue
+                )
                 estimate = iterate(ctx.model, x, y, self.iterations, self.tol, generator)
                 values.append(estimate.values)
                 iterations = max(iterations, estimate.iterations)
@@ -95,8 +115,9 @@ class InputHessianEig(MetricPlugin):
             notes.update(iterations=iterations, max_residual=residual)
         return float(torch.cat(values).mean())
 
-    def confirm_exact(self, ctx: MetricContext, x, y, logits, jacobian,
-                      generator: torch.Generator) -> str:
+    def confirm_exact(
+        self, ctx: MetricContext, x, y, logits, jacobian, generator: torch.Generator
+    ) -> str:
         """The method to use after auto chose exact: exact when a double-backprop
         Hessian-vector product matches J^T S J v on the first batch (a smooth function may
         hide in a module's forward), else lanczos."""
@@ -106,9 +127,11 @@ class InputHessianEig(MetricPlugin):
         if error < hessian.GAUSS_NEWTON_CHECK_TOL:
             return "exact"
         notes["method"] = "lanczos"
-        notes["reason"] = (f"a Hessian-vector product differs from J^T S J v by {error:.3g} "
-                           f"relative (> {hessian.GAUSS_NEWTON_CHECK_TOL:g}): the network is "
-                           f"not piecewise linear")
+        notes["reason"] = (
+            f"a Hessian-vector product differs from J^T S J v by {error:.3g} "
+            f"relative (> {hessian.GAUSS_NEWTON_CHECK_TOL:g}): the network is "
+            f"not piecewise linear"
+        )
         return "lanczos"
 
 

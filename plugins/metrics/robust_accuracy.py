@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import mcbench
 from mcbench.kinds import MetricContext
-from mcbench_plugins.metrics.attacked import AttackedMetric
+from mcbench_plugins.metrics._attacked import AttackedMetric
 
 
 @dataclass(frozen=True)

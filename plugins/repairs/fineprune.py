@@ -11,12 +11,16 @@ import torch
 from torch import nn
 
 import mcbench
-from mcbench.data import ImageSet
-from mcbench.evaluation import batches
 from mcbench.kinds import RepairContext
-from mcbench_plugins.repairs.single_model import (FinetuneFields, SingleModelRepair,
-                                                  copy_of_endpoint, fit_on_bonafide,
-                                                  tensors_of)
+from mcbench.kinds.data import ImageSet
+from mcbench.toolkit.evaluation import batches
+from mcbench_plugins.repairs._single_model import (
+    FinetuneFields,
+    SingleModelRepair,
+    copy_of_endpoint,
+    fit_on_bonafide,
+    tensors_of,
+)
 
 
 def last_conv(model: nn.Module) -> nn.Conv2d:
@@ -35,15 +39,19 @@ def following_batchnorm(model: nn.Module, conv: nn.Conv2d) -> nn.BatchNorm2d | N
             children = list(parent.children())
             for i, child in enumerate(children[:-1]):
                 after = children[i + 1]
-                if (child is conv and isinstance(after, nn.BatchNorm2d)
-                        and after.num_features == conv.out_channels):
+                if (
+                    child is conv
+                    and isinstance(after, nn.BatchNorm2d)
+                    and after.num_features == conv.out_channels
+                ):
                     return after
     return None
 
 
 @torch.no_grad()
-def mean_activations(model: nn.Module, site: nn.Module, data: ImageSet,
-                     device: torch.device, batch_size: int = 500) -> torch.Tensor:
+def mean_activations(
+    model: nn.Module, site: nn.Module, data: ImageSet, device: torch.device, batch_size: int = 500
+) -> torch.Tensor:
     """Each channel's mean of ``site``'s output (the last conv, or the BatchNorm right
     after it) over all images and positions, with ``model`` in eval mode; float64."""
     channels = site.out_channels if isinstance(site, nn.Conv2d) else site.num_features
@@ -78,11 +86,15 @@ class FinepruneRepair(FinetuneFields, SingleModelRepair):
 
     name: ClassVar[str] = "fineprune"
     extra_keys: ClassVar[tuple[str, ...]] = ("pruned_channels",)
-    prune_fraction: float = field(default=0.2, metadata={
-        "help": "fraction of the last convolution's output channels pruned, in [0, 1); "
-                "floor(fraction * channels) channels with the lowest mean activation "
-                "(output of the last conv, or of the BatchNorm right after it, over the "
-                "bonafide images, eval mode) are zeroed, that BatchNorm's channels too"})
+    prune_fraction: float = field(
+        default=0.2,
+        metadata={
+            "help": "fraction of the last convolution's output channels pruned, in [0, 1); "
+            "floor(fraction * channels) channels with the lowest mean activation "
+            "(output of the last conv, or of the BatchNorm right after it, over the "
+            "bonafide images, eval mode) are zeroed, that BatchNorm's channels too"
+        },
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -112,8 +124,10 @@ class FinepruneRepair(FinetuneFields, SingleModelRepair):
 
         # Zero weights with always-zero gradients stay exactly zero under SGD with momentum
         # and weight decay (decay adds wd * 0, the momentum buffer stays 0).
-        handles = [p.register_hook(lambda g, p=p: g.masked_fill(
-            ~keep.view(-1, *[1] * (p.dim() - 1)), 0.0)) for p in targets]
+        handles = [
+            p.register_hook(lambda g, p=p: g.masked_fill(~keep.view(-1, *[1] * (p.dim() - 1)), 0.0))
+            for p in targets
+        ]
         apply_mask()
         try:
             fit_on_bonafide(model, ctx, self)

@@ -9,9 +9,13 @@ import torch
 
 import mcbench
 from mcbench.kinds import RepairContext
-from mcbench_plugins.repairs.single_model import (FinetuneFields, SingleModelRepair,
-                                                  copy_of_endpoint, fit_on_bonafide,
-                                                  tensors_of)
+from mcbench_plugins.repairs._single_model import (
+    FinetuneFields,
+    SingleModelRepair,
+    copy_of_endpoint,
+    fit_on_bonafide,
+    tensors_of,
+)
 
 
 @dataclass(frozen=True)

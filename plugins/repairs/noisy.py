@@ -10,7 +10,7 @@ import torch
 
 import mcbench
 from mcbench.kinds import RepairContext
-from mcbench_plugins.repairs.single_model import SingleModelRepair
+from mcbench_plugins.repairs._single_model import SingleModelRepair
 
 SOURCES = ("A", "B", "average")
 
@@ -25,11 +25,17 @@ class NoisyRepair(SingleModelRepair):
     """Gaussian noise on an endpoint or on the endpoints' average, no training (t = None)."""
 
     name: ClassVar[str] = "noisy"
-    source: Literal["A", "B", "average"] = field(default="average", metadata={
-        "help": "the weights perturbed: endpoint A, endpoint B, or their average"})
-    scale: float = field(default=0.01, metadata={
-        "help": "relative noise: each parameter tensor p gets N(0, (scale * std(p))^2) "
-                "noise, std(p) the population std of p's entries in the source; >= 0"})
+    source: Literal["A", "B", "average"] = field(
+        default="average",
+        metadata={"help": "the weights perturbed: endpoint A, endpoint B, or their average"},
+    )
+    scale: float = field(
+        default=0.01,
+        metadata={
+            "help": "relative noise: each parameter tensor p gets N(0, (scale * std(p))^2) "
+            "noise, std(p) the population std of p's entries in the source; >= 0"
+        },
+    )
 
     def __post_init__(self):
         if self.source not in SOURCES:

@@ -3,17 +3,18 @@ bonafide data, endpoints fixed, and use the models along it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Sequence
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
 import mcbench
-from mcbench.curves import CurveModel
 from mcbench.kinds import EvasionAttack, ModelPath, RepairContext, RepairPlugin
-from mcbench.training import check_optimiser_values, fit
+from mcbench.toolkit.curves import CurveModel
+from mcbench.toolkit.training import check_optimiser_values, fit
 
 
 @dataclass(frozen=True)
@@ -26,20 +27,31 @@ class PathRepair(RepairPlugin):
     batch_size: int = field(default=128, metadata={"help": "images per SGD step"})
     lr: float = field(default=0.01, metadata={"help": "initial learning rate"})
     momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
-    weight_decay: float = field(default=1e-4, metadata={
-        "help": "applied as 0.5 * wd * ||w(t)||^2 on the point on the curve, not the bends"})
+    weight_decay: float = field(
+        default=1e-4,
+        metadata={
+            "help": "applied as 0.5 * wd * ||w(t)||^2 on the point on the curve, not the bends"
+        },
+    )
     schedule: Literal["garipov", "cosine", "constant"] = field(
-        default="garipov", metadata={"help": "learning-rate schedule over the epochs"})
-    adversarial: EvasionAttack | None = field(default=None, metadata={
-        "help": "fit the curve on this attack's highest-loss points at the sampled t "
-                "(null: on the clean images)"})
+        default="garipov", metadata={"help": "learning-rate schedule over the epochs"}
+    )
+    adversarial: EvasionAttack | None = field(
+        default=None,
+        metadata={
+            "help": "fit the curve on this attack's highest-loss points at the sampled t "
+            "(null: on the clean images)"
+        },
+    )
 
     def __post_init__(self):
         check_optimiser_values(self)
 
     def _curve(self, ctx: RepairContext) -> CurveModel:
         a, b = ctx.endpoints
-        return CurveModel(ctx.build(), a.state_dict(), b.state_dict(), ctx.connection).to(ctx.device)
+        return CurveModel(ctx.build(), a.state_dict(), b.state_dict(), ctx.connection).to(
+            ctx.device
+        )
 
     def fit(self, ctx: RepairContext) -> dict[str, torch.Tensor]:
         curve = self._curve(ctx)
@@ -50,26 +62,41 @@ class PathRepair(RepairPlugin):
         def loss(model: CurveModel, x, y, generator):
             t = torch.rand((), generator=generator)
             if attack is not None:
-                x = attack.perturb(PointOnCurve(model, t), x, y, goal="loss",
-                                   generator=generator).detach()
+                x = attack.perturb(
+                    PointOnCurve(model, t), x, y, goal="loss", generator=generator
+                ).detach()
             return curve_loss(model, x, y, t, wd)
 
-        fit(curve, ctx.bonafide, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-            momentum=self.momentum, weight_decay=0.0, schedule=self.schedule,
-            augment=ctx.augment, device=ctx.device, seed=ctx.seed, loss_fn=loss,
-            checkpoint=ctx.checkpoint, on_epoch=ctx.on_epoch)
+        fit(
+            curve,
+            ctx.bonafide,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            momentum=self.momentum,
+            weight_decay=0.0,
+            schedule=self.schedule,
+            augment=ctx.augment,
+            device=ctx.device,
+            seed=ctx.seed,
+            loss_fn=loss,
+            checkpoint=ctx.checkpoint,
+            on_epoch=ctx.on_epoch,
+        )
         return {"interior": curve.interior.detach().cpu()}
 
-    def path(self, ctx: RepairContext, state: dict[str, torch.Tensor],
-             grid: Sequence[float]) -> ModelPath:
+    def path(
+        self, ctx: RepairContext, state: dict[str, torch.Tensor], grid: Sequence[float]
+    ) -> ModelPath:
         curve = self._curve(ctx)
         with torch.no_grad():
             curve.interior.copy_(state["interior"])
         return CurvePath(curve, tuple(grid))
 
 
-def curve_loss(curve: CurveModel, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor,
-               weight_decay: float) -> torch.Tensor:
+def curve_loss(
+    curve: CurveModel, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, weight_decay: float
+) -> torch.Tensor:
     """Cross-entropy at w(t) plus 0.5 * wd * ||w(t)||^2 (decay on the point on the curve,
     not on the bends)."""
     logits, w = curve.forward_with_weights(x, t)

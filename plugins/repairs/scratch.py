@@ -10,9 +10,8 @@ import torch
 
 import mcbench
 from mcbench.kinds import RepairContext
-from mcbench.training import check_optimiser_values
-from mcbench_plugins.repairs.single_model import (SingleModelRepair, fit_on_bonafide,
-                                                  tensors_of)
+from mcbench.toolkit.training import check_optimiser_values
+from mcbench_plugins.repairs._single_model import SingleModelRepair, fit_on_bonafide, tensors_of
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,8 @@ class ScratchRepair(SingleModelRepair):
     momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
     weight_decay: float = field(default=5e-4, metadata={"help": "L2 penalty (SGD weight decay)"})
     schedule: Literal["garipov", "cosine", "constant"] = field(
-        default="garipov", metadata={"help": "learning-rate schedule over the epochs"})
+        default="garipov", metadata={"help": "learning-rate schedule over the epochs"}
+    )
 
     def __post_init__(self):
         check_optimiser_values(self)

@@ -1,8 +1,8 @@
 import torch
+from mcbench_checkerboard import Checkerboard
 
 from mcbench.registry import load_registry
 from mcbench.testing import check_plugin
-from mcbench_checkerboard import Checkerboard
 
 
 def test_contract():

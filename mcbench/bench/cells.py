@@ -1,0 +1,181 @@
+"""Frozen descriptions of what to run: settings sections, plugin choices, and cells.
+
+A cell's stages are keyed by hashes of exactly what determines them, so cells sharing
+endpoints (they differ only in repair, connection or budget) train them once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcbench.bench.settings import AdversarialTraining, EvalSettings, SplitSettings, TrainSettings
+from mcbench.hashing import content_hash
+from mcbench.registry.params import to_plain
+from mcbench.registry.registry import Entry
+from mcbench.vocabulary import ROLES
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """One named, parameterised plugin as the YAML chose it. ``label`` tells apart two
+    entries of one plugin with different parameters (e.g. two robust accuracies)."""
+
+    kind: str
+    entry: Entry = field(compare=False)
+    instance: Any = field(compare=False)
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    @property
+    def key(self) -> str:
+        """How results name it: the label, or the plugin's name."""
+        return self.label or self.entry.name
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return to_plain(self.instance)
+
+    def identity(self) -> dict[str, Any]:
+        out = {"name": self.name, "params": self.params, "version": self.entry.cache_version}
+        if self.label:
+            out["label"] = self.label
+        return out
+
+
+def _identity(spec: PluginSpec | None):
+    return spec.identity() if spec else None
+
+
+@dataclass(frozen=True)
+class Cell:
+    track: str
+    dataset: PluginSpec
+    architecture: PluginSpec
+    attack: PluginSpec | None
+    repair: PluginSpec
+    connection: PluginSpec | None
+    budget: int
+    seed: int
+    metrics: tuple[PluginSpec, ...]
+    train: TrainSettings
+    split: SplitSettings
+    evaluate: EvalSettings
+    adversarial: AdversarialTraining = AdversarialTraining()
+
+    @property
+    def attack_stage(self) -> str | None:
+        return self.attack.entry.cls.stage if self.attack else None
+
+    def endpoint_identity(self, role: str) -> dict[str, Any]:
+        poison = self.attack if self.attack_stage == "poison" else None
+        identity = {
+            "stage": "endpoint",
+            "dataset": _identity(self.dataset),
+            "architecture": _identity(self.architecture),
+            "attack": _identity(poison),
+            "train": to_plain(self.train),
+            "seed": self.seed,
+            "role": role,
+        }
+        if role in self.adversarial.endpoints:
+            attack = self.adversarial.attack
+            identity["adversarial"] = {"name": attack.name, "params": to_plain(attack)}
+        return identity
+
+    def endpoint_key(self, role: str) -> str:
+        return content_hash(self.endpoint_identity(role))
+
+    def tamper_identity(self, role: str) -> dict[str, Any]:
+        # the targets are drawn from the evaluation images, hence the split
+        return {
+            "stage": "tamper",
+            "endpoint": self.endpoint_key(role),
+            "attack": _identity(self.attack),
+            "split": to_plain(self.split),
+            "seed": self.seed,
+        }
+
+    def tamper_key(self, role: str) -> str:
+        return content_hash(self.tamper_identity(role))
+
+    def attacked_key(self, role: str) -> str:
+        """The key of the model the repair starts from: tampered, or as trained."""
+        return self.tamper_key(role) if self.attack_stage == "tamper" else self.endpoint_key(role)
+
+    def endpoint_eval_key(self, role: str, untampered: bool = False) -> str:
+        key = self.endpoint_key(role) if untampered else self.attacked_key(role)
+        return content_hash(
+            {
+                "stage": "endpoint-eval",
+                "endpoint": key,
+                "split": to_plain(self.split),
+                "evaluate": self._eval_identity(),
+                **({"injection": _identity(self.attack)} if untampered else {}),
+            }
+        )
+
+    def repair_identity(self) -> dict[str, Any]:
+        return {
+            "stage": "repair",
+            "endpoints": [self.attacked_key(r) for r in ROLES],
+            "repair": _identity(self.repair),
+            "connection": _identity(self.connection),
+            "budget": self.budget,
+            "split": to_plain(self.split),
+            "seed": self.seed,
+        }
+
+    def repair_key(self) -> str:
+        return content_hash(self.repair_identity())
+
+    def _eval_identity(self) -> dict[str, Any]:
+        return {
+            "evaluate": to_plain(self.evaluate),
+            "metrics": [m.identity() for m in self.metrics],
+        }
+
+    @property
+    def cell_id(self) -> str:
+        return content_hash(
+            {
+                "stage": "evaluate",
+                "track": self.track,
+                "repair": self.repair_key(),
+                **self._eval_identity(),
+            }
+        )
+
+    def config(self) -> dict[str, Any]:
+        """The resolved configuration, as recorded with the result."""
+        return {
+            "track": self.track,
+            "dataset": _identity(self.dataset),
+            "architecture": _identity(self.architecture),
+            "attack": _identity(self.attack),
+            "repair": _identity(self.repair),
+            "connection": _identity(self.connection),
+            "budget": self.budget,
+            "seed": self.seed,
+            "metrics": [m.identity() for m in self.metrics],
+            "train": to_plain(self.train),
+            "split": to_plain(self.split),
+            "evaluate": to_plain(self.evaluate),
+            "adversarial": to_plain(self.adversarial),
+        }
+
+    def label(self) -> str:
+        parts = [
+            self.track,
+            self.dataset.name,
+            self.architecture.name,
+            self.attack.name if self.attack else "clean",
+            self.repair.name,
+        ]
+        if self.connection:
+            parts.append(self.connection.name)
+        parts += [f"n={self.budget}", f"seed={self.seed}"]
+        return " ".join(parts)

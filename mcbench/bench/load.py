@@ -1,0 +1,357 @@
+"""benchmarks.yaml -> validated cells. Every check runs before any computation, and every
+error names the file, the line and the key."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mcbench.bench.cells import Cell, PluginSpec
+from mcbench.bench.settings import AdversarialTraining, EvalSettings, SplitSettings, TrainSettings
+from mcbench.bench.yamlfile import format_key, load_with_lines
+from mcbench.errors import ConfigError
+from mcbench.kinds import TamperAttack
+from mcbench.registry.params import BadParam, UnknownParam, build, suggest
+from mcbench.registry.registry import Registry
+from mcbench.vocabulary import KIND_BY_AXIS
+
+TOP_KEYS = ("version", "description", "defaults", "tracks", "profiles")
+AXES = KIND_BY_AXIS
+SECTIONS = {
+    "train": TrainSettings,
+    "split": SplitSettings,
+    "evaluate": EvalSettings,
+    "adversarial": AdversarialTraining,
+}
+TRACK_KEYS = ("description", *AXES, "budgets", "seeds", *SECTIONS)
+REQUIRED = ("datasets", "architectures", "repairs", "budgets", "seeds", "metrics")
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    file: str
+    profile: str | None
+    cells: tuple[Cell, ...]
+
+
+class _Located:
+    """Maps a key path inside a merged track back to the YAML line it came from."""
+
+    def __init__(self, file: str, lines: dict, origin: dict):
+        self.file, self.lines, self.origin = file, lines, origin
+
+    def error(self, message: str, at: tuple) -> ConfigError:
+        full = at
+        for n in range(len(at), 0, -1):
+            if at[:n] in self.origin:
+                full = self.origin[at[:n]] + at[n:]
+                break
+        line = None
+        for n in range(len(full), 0, -1):
+            if full[:n] in self.lines:
+                line = self.lines[full[:n]]
+                break
+        return ConfigError(message, file=self.file, line=line, key=format_key(full))
+
+
+def load_benchmark(
+    path: str | Path, registry: Registry, profile: str | None = None, tracks: tuple[str, ...] = ()
+) -> Benchmark:
+    file = str(path)
+    raw, lines = load_with_lines(Path(path))
+    top = _Located(file, lines, {})
+    if not isinstance(raw, dict):
+        raise ConfigError("expected a mapping with a 'tracks' key at the top", file=file, line=1)
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise top.error(
+                f"unknown key {key!r}{suggest(str(key), TOP_KEYS)}; expected "
+                f"one of: {', '.join(TOP_KEYS)}",
+                (key,),
+            )
+    if raw.get("version", 1) != 1:
+        raise top.error(
+            f"unsupported version {raw['version']!r}; this mcbench reads version 1", ("version",)
+        )
+    declared = raw.get("tracks")
+    if not isinstance(declared, dict) or not declared:
+        raise top.error("expected a mapping of track names to track settings", ("tracks",))
+    profiles = raw.get("profiles") or {}
+    if profile is not None and profile not in profiles:
+        raise ConfigError(
+            f"unknown profile {profile!r}{suggest(profile, profiles)} "
+            f"available: {', '.join(profiles) or '(none)'}",
+            file=file,
+            line=lines.get(("profiles",)),
+            key="profiles",
+        )
+    for name in tracks:
+        if name not in declared:
+            raise ConfigError(
+                f"unknown track {name!r}{suggest(name, declared)} available: {', '.join(declared)}",
+                file=file,
+                line=lines.get(("tracks",)),
+                key="tracks",
+            )
+    if profile is not None:
+        _check_profile(profiles[profile], declared, top, profile)
+    cells: list[Cell] = []
+    for name in declared:
+        if tracks and name not in tracks:
+            continue
+        settings, origin = _merge_track(raw, name, profile, top)
+        cells.extend(_expand(name, settings, _Located(file, lines, origin), registry))
+    return Benchmark(file=file, profile=profile, cells=tuple(cells))
+
+
+def _check_profile(body, declared, top: _Located, profile: str) -> None:
+    at = ("profiles", profile)
+    if not isinstance(body, dict):
+        raise top.error("a profile is a mapping with 'defaults' and/or 'tracks'", at)
+    for key in body:
+        if key not in ("description", "defaults", "tracks"):
+            raise top.error(
+                f"unknown key {key!r}; a profile holds 'defaults' and 'tracks'", at + (key,)
+            )
+    for name in body.get("tracks") or {}:
+        if name not in declared:
+            raise top.error(
+                f"profile names track {name!r}, which is not declared under "
+                f"'tracks'{suggest(name, declared)}",
+                at + ("tracks", name),
+            )
+
+
+def _merge_track(raw, name, profile, top: _Located) -> tuple[dict, dict]:
+    """Layer defaults, the track, the profile's defaults and the profile's track (later
+    wins). Settings sections merge key by key; axes are replaced whole."""
+    layers = [("defaults",), ("tracks", name)]
+    if profile is not None:
+        layers += [("profiles", profile, "defaults"), ("profiles", profile, "tracks", name)]
+    merged: dict[str, Any] = {}
+    origin: dict[tuple, tuple] = {}
+    for layer in layers:
+        body: Any = raw
+        for part in layer:
+            body = body.get(part) if isinstance(body, dict) else None
+        if body is None:
+            continue
+        if not isinstance(body, dict):
+            raise top.error("expected a mapping", layer)
+        for key, value in body.items():
+            if key not in TRACK_KEYS:
+                raise top.error(
+                    f"unknown key {key!r}{suggest(str(key), TRACK_KEYS)}; "
+                    f"expected one of: {', '.join(TRACK_KEYS)}",
+                    layer + (key,),
+                )
+            if key in SECTIONS and isinstance(value, dict):
+                section = merged.setdefault(key, {})
+                if not isinstance(section, dict):
+                    section = merged[key] = {}
+                for sub, subvalue in value.items():
+                    section[sub] = subvalue
+                    origin[(key, sub)] = layer + (key, sub)
+                origin.setdefault((key,), layer + (key,))
+            else:
+                merged[key] = value
+                origin[(key,)] = layer + (key,)
+    return merged, origin
+
+
+def _expand(track: str, s: dict, loc: _Located, registry: Registry) -> list[Cell]:
+    for key in REQUIRED:
+        if key not in s:
+            raise loc.error(f"track {track!r} needs {key!r}", ())
+    axes = {
+        axis: _plugins(s.get(axis) or [], axis, kind, loc, registry) for axis, kind in AXES.items()
+    }
+    if not axes["metrics"]:
+        raise loc.error("at least one metric is needed", ("metrics",))
+    for axis in ("datasets", "architectures", "repairs"):
+        if not axes[axis]:
+            raise loc.error(f"at least one entry is needed in {axis!r}", (axis,))
+    _check_attacks_fit(axes, loc)
+    budgets = _ints(s["budgets"], "budgets", loc, minimum=1)
+    seeds = _ints(s["seeds"], "seeds", loc, minimum=0)
+    sections = {
+        key: _section(cls, s.get(key) or {}, key, loc, registry) for key, cls in SECTIONS.items()
+    }
+    axes["metrics"] = _labelled(axes["metrics"])
+    needs_connection = any(r.entry.cls.uses_connection for r in axes["repairs"])
+    if needs_connection and not axes["connections"]:
+        raise loc.error("the path repair needs at least one entry in 'connections'", ("repairs",))
+    cells = []
+    for dataset, arch, attack, repair, budget, seed in itertools.product(
+        axes["datasets"],
+        axes["architectures"],
+        axes["attacks"] or [None],
+        axes["repairs"],
+        budgets,
+        seeds,
+    ):
+        for connection in axes["connections"] if repair.entry.cls.uses_connection else [None]:
+            cells.append(
+                Cell(
+                    track=track,
+                    dataset=dataset,
+                    architecture=arch,
+                    attack=attack,
+                    repair=repair,
+                    connection=connection,
+                    budget=budget,
+                    seed=seed,
+                    metrics=tuple(axes["metrics"]),
+                    **sections,
+                )
+            )
+    return cells
+
+
+def _check_attacks_fit(axes: dict, loc: _Located) -> None:
+    """Weight attacks against every network they will meet (e.g. a layer name the
+    architecture lacks), for the datasets whose shape is known without reading them."""
+    attacks = [
+        (i, a) for i, a in enumerate(axes["attacks"]) if isinstance(a.instance, TamperAttack)
+    ]
+    if not attacks:
+        return
+    shapes = {d.instance.shape() for d in axes["datasets"]} - {None}
+    for shape, arch in itertools.product(sorted(shapes), axes["architectures"]):
+        network = arch.instance.build(*shape)
+        for i, attack in attacks:
+            try:
+                attack.instance.check_model(network)
+            except ValueError as e:
+                key = _model_culprit(attack.instance, network)
+                raise loc.error(
+                    f"{attack.name} on {arch.name}: {e}", ("attacks", i) + ((key,) if key else ())
+                ) from None
+
+
+def _model_culprit(instance, network) -> str | None:
+    """The parameter whose default would make the attack fit the network."""
+    defaults = type(instance)()
+    for f in dataclasses.fields(instance):
+        value = getattr(instance, f.name)
+        if value == getattr(defaults, f.name):
+            continue
+        try:
+            dataclasses.replace(instance, **{f.name: getattr(defaults, f.name)}).check_model(
+                network
+            )
+            return f.name
+        except ValueError:
+            continue
+    return None
+
+
+def _plugins(items, axis: str, kind: str, loc: _Located, registry: Registry) -> list[PluginSpec]:
+    if not isinstance(items, list):
+        raise loc.error(f"expected a list of {kind} names or mappings with 'name'", (axis,))
+    specs = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            name, values = item, {}
+        elif isinstance(item, dict) and isinstance(item.get("name"), str):
+            name, values = item["name"], {k: v for k, v in item.items() if k != "name"}
+        else:
+            raise loc.error(
+                f"expected a {kind} name or a mapping with a 'name' key, got {item!r}", (axis, i)
+            )
+        name_at = (axis, i, "name") if isinstance(item, dict) else (axis, i)
+        try:
+            entry = registry.get(kind, name)
+        except KeyError as e:
+            raise loc.error(e.args[0], name_at) from None
+        try:
+            instance = build(entry.cls, values, resolve=_resolver(registry))
+        except (UnknownParam, BadParam) as e:
+            at = (axis, i, *e.key.split(".")) if e.key and isinstance(item, dict) else (axis, i)
+            raise loc.error(str(e), at) from None
+        specs.append(PluginSpec(kind=kind, entry=entry, instance=instance))
+    names = [(s.name, s.identity()["params"]) for s in specs]
+    for i, key in enumerate(names):
+        if key in names[:i]:
+            raise loc.error(
+                f"{specs[i].name!r} is listed twice with the same parameters", (axis, i)
+            )
+    return specs
+
+
+def _resolver(registry: Registry):
+    """Finds the plugin named in a parameter that is itself a plugin (e.g. a metric's
+    attack), checking it is of the required base (e.g. an evasion attack)."""
+
+    def resolve(base: type, name: str) -> type:
+        cls = registry.get(base.kind, name).cls
+        if not issubclass(cls, base):
+            fitting = [e.name for e in registry.all(base.kind) if issubclass(e.cls, base)]
+            raise KeyError(
+                f"{base.kind} {name!r} is not a {base.__name__}; expected one of: "
+                f"{', '.join(fitting)}"
+            )
+        return cls
+
+    return resolve
+
+
+def _ints(values, key: str, loc: _Located, minimum: int) -> list[int]:
+    if not isinstance(values, list) or not values:
+        raise loc.error("expected a non-empty list of integers", (key,))
+    for i, v in enumerate(values):
+        if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+            raise loc.error(f"expected an integer >= {minimum}, got {v!r}", (key, i))
+    if len(set(values)) != len(values):
+        raise loc.error("values are listed twice", (key,))
+    return list(values)
+
+
+def _section(cls, values, key: str, loc: _Located, registry: Registry):
+    if not isinstance(values, dict):
+        raise loc.error(f"expected a mapping of {key} settings", (key,))
+    try:
+        return build(cls, values, resolve=_resolver(registry))
+    except (UnknownParam, BadParam) as e:
+        raise loc.error(str(e), (key, *e.key.split(".")) if e.key else (key,)) from None
+
+
+def _labelled(metrics: list[PluginSpec]) -> list[PluginSpec]:
+    """Label the entries of a metric listed more than once (with different parameters)
+    by what tells them apart, e.g. robust_accuracy(attack=cw): one parameter if one
+    suffices (a nested plugin's name first), else every parameter that differs."""
+    out = []
+    for spec in metrics:
+        same = [m for m in metrics if m.name == spec.name]
+        if len(same) == 1:
+            out.append(spec)
+            continue
+        differ = [k for k in spec.params if any(m.params.get(k) != spec.params[k] for m in same)]
+        candidates = []
+        for k in differ:
+            if all(isinstance(m.params[k], dict) and "name" in m.params[k] for m in same):
+                candidates.append((k, lambda v: v["name"]))
+            candidates.append((k, _short))
+        keys = None
+        for k, show in candidates:
+            if len({show(m.params[k]) for m in same}) == len(same):
+                keys = [(k, show)]
+                break
+        keys = keys or [(k, _short) for k in differ]
+        inner = ",".join(f"{k}={show(spec.params[k])}" for k, show in keys)
+        out.append(dataclasses.replace(spec, label=f"{spec.name}({inner})"))
+    return out
+
+
+def _short(value) -> str:
+    if isinstance(value, dict) and "name" in value:
+        return (
+            value["name"]
+            + "("
+            + ",".join(f"{k}={v}" for k, v in value.items() if k != "name")
+            + ")"
+        )
+    return str(value)

@@ -1,0 +1,113 @@
+"""The settings sections of a benchmark file: train, split, evaluate, adversarial."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from mcbench.kinds import EvasionAttack
+from mcbench.toolkit.training import check_optimiser_values
+from mcbench.vocabulary import ROLES
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How the endpoints are trained."""
+
+    name: ClassVar[str] = "train"
+    epochs: int = field(default=200, metadata={"help": "passes over the training set"})
+    batch_size: int = field(default=128, metadata={"help": "images per SGD step"})
+    lr: float = field(default=0.05, metadata={"help": "initial learning rate"})
+    momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
+    weight_decay: float = field(default=5e-4, metadata={"help": "L2 penalty (SGD weight decay)"})
+    schedule: Literal["garipov", "cosine", "constant"] = field(
+        default="garipov", metadata={"help": "learning-rate schedule over the epochs"}
+    )
+    augment: bool = field(default=True, metadata={"help": "random crop (pad 4) and flip"})
+
+    def __post_init__(self):
+        check_optimiser_values(self)
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    """How the test set is divided between the defender and the evaluation."""
+
+    name: ClassVar[str] = "split"
+    defender_pool: int = field(
+        default=5000,
+        metadata={
+            "help": "test images given to the defender; bonafide budgets are drawn from these"
+        },
+    )
+    eval_size: int = field(
+        default=0,
+        metadata={
+            "help": "evaluation images taken from the rest of the test set (0: all the rest)"
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the split (fixed across cells)"})
+
+    def __post_init__(self):
+        if self.defender_pool < 1:
+            raise ValueError(f"defender_pool must be >= 1, got {self.defender_pool}")
+        if self.eval_size < 0:
+            raise ValueError(f"eval_size must be >= 0, got {self.eval_size}")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Where along the path models are scored, and which t the leaderboard reports."""
+
+    name: ClassVar[str] = "evaluate"
+    grid: int = field(default=11, metadata={"help": "evenly spaced points t in [0, 1]"})
+    report_t: float = field(default=0.5, metadata={"help": "t reported in the leaderboard"})
+    batch_size: int = field(default=500, metadata={"help": "images per evaluation batch"})
+    recalibrate_bn: bool = field(
+        default=True,
+        metadata={
+            "help": "recompute BatchNorm statistics on the bonafide data at every evaluated model"
+        },
+    )
+
+    def __post_init__(self):
+        if self.grid < 2:
+            raise ValueError(f"grid must be >= 2, got {self.grid}")
+        if not 0.0 <= self.report_t <= 1.0:
+            raise ValueError(f"report_t must be in [0, 1], got {self.report_t}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    @property
+    def points(self) -> tuple[float, ...]:
+        return tuple(round(i / (self.grid - 1), 10) for i in range(self.grid))
+
+    def reported_point(self) -> float:
+        return min(self.points, key=lambda t: abs(t - self.report_t))
+
+
+@dataclass(frozen=True)
+class AdversarialTraining:
+    """Which endpoints are trained adversarially (on the attack's highest-loss points
+    instead of the clean images), and with which attack."""
+
+    name: ClassVar[str] = "adversarial"
+    endpoints: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "endpoints trained adversarially: [] (none), [B] (regular ~ robust), [A, B]"
+        },
+    )
+    attack: EvasionAttack | None = field(
+        default=None,
+        metadata={"help": "the inner attack, e.g. {name: pgd, steps: 1, step_size: 0.0314}"},
+    )
+
+    def __post_init__(self):
+        for role in self.endpoints:
+            if role not in ROLES:
+                raise ValueError(f"endpoints must name A and/or B, got {role!r}")
+        if len(set(self.endpoints)) != len(self.endpoints):
+            raise ValueError("an endpoint is listed twice")
+        if self.endpoints and self.attack is None:
+            raise ValueError("attack is required when endpoints are trained adversarially")

@@ -1,0 +1,24 @@
+"""The ``mcbench`` command: one module per command group. Heavy modules (torch, plugins)
+are imported inside the commands that need them, so ``mcbench leaderboard`` stays light."""
+
+import click
+
+from mcbench.cli.common import Group
+from mcbench.cli.leaderboard import leaderboard
+from mcbench.cli.plot import plot
+from mcbench.cli.plugins import plugins
+from mcbench.cli.run import run, validate
+
+
+@click.group(cls=Group)
+@click.version_option(package_name="mcbench")
+def cli():
+    """mcbench: mode connectivity as a robustness benchmark."""
+
+
+for command in (validate, run, leaderboard, plot, plugins):
+    cli.add_command(command)
+
+
+def main():
+    cli()

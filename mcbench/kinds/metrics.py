@@ -1,0 +1,66 @@
+"""What a metric plugin implements and receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from mcbench.kinds.attacks import Injection
+from mcbench.kinds.base import Plugin
+from mcbench.kinds.data import ImageSet
+
+
+@dataclass
+class MetricContext:
+    """One model to score, with the evaluation data. Forward passes are shared between
+    metrics through ``logits``."""
+
+    model: nn.Module
+    clean: ImageSet
+    triggered: ImageSet | None
+    num_classes: int
+    device: torch.device
+    batch_size: int
+    injection: Injection | None = None
+    notes: dict = field(default_factory=dict)
+    """What a metric wants recorded beside its value (e.g. the method it chose), under
+    its own name: ``ctx.notes[self.name] = {...}``."""
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def logits(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, labels) of the model on ``which``, on the CPU: "clean" (true labels),
+        "triggered" (the attacker's labels) or "injection" (the injection's targets, with
+        the labels to inject; their true labels are ``injection.images.labels``)."""
+        if which not in self._cache:
+            from mcbench.toolkit.evaluation import predict
+
+            if which == "injection":
+                data = self.injection.images if self.injection is not None else None
+            elif which in ("clean", "triggered"):
+                data = getattr(self, which)
+            else:
+                raise ValueError(f"unknown data {which!r}; expected clean, triggered or injection")
+            if data is None:
+                raise ValueError(f"no {which} data in this cell")
+            labels = self.injection.labels if which == "injection" else data.labels
+            self._cache[which] = (
+                predict(self.model, data, self.device, self.batch_size),
+                labels.cpu(),
+            )
+        return self._cache[which]
+
+
+class MetricPlugin(Plugin):
+    kind = "metric"
+    needs: ClassVar[tuple[str, ...]] = ("clean",)
+    """Which data it reads ("clean", "triggered", "injection"); a metric is skipped (scored
+    None) in cells that lack one of them."""
+    percent: ClassVar[bool] = False
+    """A fraction the leaderboard shows as a percentage."""
+    higher_is_better: ClassVar[bool | None] = None
+
+    def compute(self, ctx: MetricContext) -> float:
+        raise NotImplementedError

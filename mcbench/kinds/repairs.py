@@ -1,0 +1,63 @@
+"""What a repair plugin implements and receives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+from torch import nn
+
+from mcbench.kinds.base import Plugin
+from mcbench.kinds.connections import ConnectionPlugin
+from mcbench.kinds.data import ImageSet
+
+if TYPE_CHECKING:
+    from mcbench.toolkit.checkpoint import Checkpoint
+
+
+@dataclass(frozen=True)
+class RepairContext:
+    """Everything a repair may use. Only ``bonafide`` data: the evaluation set never
+    reaches a repair."""
+
+    endpoints: tuple[nn.Module, nn.Module]
+    build: Callable[[], nn.Module]
+    """Builds a fresh, randomly initialised network of the endpoints' architecture."""
+    bonafide: ImageSet
+    connection: ConnectionPlugin | None
+    num_classes: int
+    device: torch.device
+    seed: int
+    augment: bool
+    checkpoint: Checkpoint | None = None
+    """Where an iterative repair keeps its per-epoch state (pass it to
+    ``mcbench.toolkit.training.fit``)."""
+    on_epoch: Callable[[int, float], None] | None = None
+    """Call after every epoch with (epoch, mean loss): drives progress bars and logs."""
+
+
+class ModelPath:
+    """What a repair produces: the models to evaluate, keyed by their position t on the
+    path (None for a repair that yields a single model)."""
+
+    points: Sequence[float | None]
+
+    def model_at(self, point: float | None) -> nn.Module:
+        raise NotImplementedError
+
+
+class RepairPlugin(Plugin):
+    kind = "repair"
+    uses_connection: ClassVar[bool] = False
+
+    def fit(self, ctx: RepairContext) -> dict[str, torch.Tensor]:
+        """Do the (expensive) repair; return the tensors that define its result."""
+        raise NotImplementedError
+
+    def path(
+        self, ctx: RepairContext, state: dict[str, torch.Tensor], grid: Sequence[float]
+    ) -> ModelPath:
+        """Rebuild the result from ``fit``'s tensors (which may come from the cache)."""
+        raise NotImplementedError

@@ -1,0 +1,246 @@
+"""Plugin parameters: described from dataclass fields, checked against YAML values."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Union, get_args, get_origin
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: Any
+    default: Any
+    help: str
+
+    @property
+    def type_name(self) -> str:
+        return type_name(self.type)
+
+
+def describe(cls: type) -> list[Param]:
+    """The parameters of a plugin class: its init dataclass fields, in order."""
+    hints = typing.get_type_hints(cls)
+    params = []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = dataclasses.MISSING
+        params.append(Param(f.name, hints.get(f.name, Any), default, f.metadata.get("help", "")))
+    return params
+
+
+def is_plugin_type(tp: Any) -> bool:
+    """A parameter whose value is itself a plugin (e.g. the attack a metric runs)."""
+    return isinstance(tp, type) and isinstance(getattr(tp, "kind", None), str)
+
+
+def plugin_type(tp: Any) -> type | None:
+    """The plugin base of a parameter typed ``Base`` or ``Base | None``; None otherwise."""
+    if is_plugin_type(tp):
+        return tp
+    if get_origin(tp) in (Union, types.UnionType):
+        bases = [a for a in get_args(tp) if a is not type(None)]
+        if len(bases) == 1 and is_plugin_type(bases[0]):
+            return bases[0]
+    return None
+
+
+def type_name(tp: Any) -> str:
+    origin, args = get_origin(tp), get_args(tp)
+    if tp is type(None):
+        return "null"
+    if is_plugin_type(tp):
+        return f"{tp.kind} ({tp.__name__}): a name or {{name: ..., <parameter>: ...}}"
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin in (Union, types.UnionType):
+        return " | ".join(type_name(a) for a in args)
+    if origin in (tuple, list):
+        inner = type_name(args[0]) if args else "any"
+        return f"list of {inner}"
+    if origin is dict or tp is dict:
+        return "mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+class ParamTypeError(ValueError):
+    pass
+
+
+def coerce(value: Any, tp: Any) -> Any:
+    """Check a YAML value against an annotation; return it in the annotated form
+    (lists become tuples, ints become floats where a float is expected)."""
+    origin, args = get_origin(tp), get_args(tp)
+    if tp is Any:
+        return value
+    if is_plugin_type(tp):
+        if isinstance(value, tp):
+            return value
+        return _plugin_from_plain(value, tp)
+    if origin is Literal:
+        if value in args:
+            return value
+        raise ParamTypeError(f"expected one of {', '.join(repr(a) for a in args)}, got {value!r}")
+    if origin in (Union, types.UnionType):
+        errors = []
+        for option in args:
+            try:
+                return coerce(value, option)
+            except ParamTypeError as e:
+                errors.append(str(e))
+        raise ParamTypeError(f"expected {type_name(tp)}, got {value!r}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ParamTypeError(f"expected null, got {value!r}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ParamTypeError(f"expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ParamTypeError(f"expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ParamTypeError(f"expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ParamTypeError(f"expected a string, got {value!r}")
+    if origin in (tuple, list):
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ParamTypeError(f"expected a list, got {value!r}")
+        inner = args[0] if args else Any
+        items = [coerce(v, inner) for v in value]
+        return tuple(items) if origin is tuple else items
+    if origin is dict or tp is dict:
+        if isinstance(value, dict):
+            return dict(value)
+        raise ParamTypeError(f"expected a mapping, got {value!r}")
+    raise ParamTypeError(f"unsupported parameter type {tp!r}")
+
+
+def suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" - did you mean {close[0]!r}?" if close else ""
+
+
+Resolve = Callable[[type, str], type]
+"""(plugin base class, name) -> the registered plugin class of that name, or KeyError."""
+
+
+def build(cls: type, values: dict[str, Any], resolve: Resolve | None = None):
+    """Instantiate ``cls`` from YAML values. Raises UnknownParam or BadParam carrying the
+    offending key (None when the plugin rejected the combination; "outer.inner" inside a
+    parameter that is itself a plugin) so callers can locate it."""
+    params = {p.name: p for p in describe(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in params:
+            raise UnknownParam(
+                key,
+                f"unknown parameter {key!r} for {cls.name!r}"
+                f"{suggest(key, params)}; parameters: "
+                f"{', '.join(params) or '(none)'}",
+            )
+        base = plugin_type(params[key].type)
+        if base is not None and resolve is not None and value is not None:
+            kwargs[key] = _nested(key, value, base, resolve)
+            continue
+        try:
+            kwargs[key] = coerce(value, params[key].type)
+        except ParamTypeError as e:
+            raise BadParam(key, str(e)) from None
+    missing = [n for n, p in params.items() if p.default is dataclasses.MISSING and n not in kwargs]
+    if missing:
+        raise BadParam(missing[0], f"missing required parameter {missing[0]!r}")
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as e:
+        raise BadParam(_culprit(cls, kwargs), f"{cls.name}: {e}") from None
+
+
+def _nested(key: str, value: Any, base: type, resolve: Resolve):
+    if isinstance(value, str):
+        name, inner = value, {}
+    elif isinstance(value, dict) and isinstance(value.get("name"), str):
+        name, inner = value["name"], {k: v for k, v in value.items() if k != "name"}
+    else:
+        raise BadParam(key, f"expected a {base.kind} name or a mapping with 'name', got {value!r}")
+    try:
+        cls = resolve(base, name)
+    except KeyError as e:
+        raise BadParam(key + (".name" if isinstance(value, dict) else ""), e.args[0]) from None
+    try:
+        return build(cls, inner, resolve)
+    except (UnknownParam, BadParam) as e:
+        raise type(e)(f"{key}.{e.key}" if e.key else key, str(e)) from None
+
+
+def _plugin_from_plain(value: Any, base: type):
+    """Rebuild a nested plugin from its plain form ({name, parameters}) by finding the
+    loaded subclass of ``base`` with that name."""
+    name = value.get("name") if isinstance(value, dict) else value
+    if not isinstance(name, str):
+        raise ParamTypeError(f"expected a {base.kind} name or a mapping with 'name', got {value!r}")
+    found = [c for c in _subclasses(base) if getattr(c, "name", None) == name]
+    if not found:
+        raise ParamTypeError(f"no loaded {base.__name__} named {name!r}")
+    inner = {k: v for k, v in value.items() if k != "name"} if isinstance(value, dict) else {}
+    hints = typing.get_type_hints(found[0])
+    return found[0](**{k: coerce(v, hints[k]) for k, v in inner.items()})
+
+
+def _subclasses(base: type):
+    for sub in base.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def _culprit(cls: type, kwargs: dict[str, Any]) -> str | None:
+    """The one key that is rejected on its own (over the defaults), to point at its line;
+    None when only a combination of values is rejected."""
+    for key, value in kwargs.items():
+        try:
+            cls(**{key: value})
+        except (ValueError, TypeError):
+            return key
+    return None
+
+
+class UnknownParam(ValueError):
+    def __init__(self, key, message):
+        super().__init__(message)
+        self.key = key
+
+
+class BadParam(ValueError):
+    def __init__(self, key, message):
+        super().__init__(message)
+        self.key = key
+
+
+def to_plain(instance) -> dict[str, Any]:
+    """A plugin instance's parameters as plain JSON-able values (for hashing/records)."""
+    out = {}
+    for p in describe(type(instance)):
+        value = getattr(instance, p.name)
+        if is_plugin_type(type(value)):
+            value = {"name": value.name, **to_plain(value)}
+        out[p.name] = list(value) if isinstance(value, tuple) else value
+    return out

@@ -1,0 +1,360 @@
+"""Figures from result records (JSON files): the metrics along t of every path, and each
+metric against the bonafide budget. Like the leaderboard, no torch is imported here."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from mcbench.results.leaderboard import (frames, load_records, metric_info, metric_keys, plugin_labels,
+                                 summarize)
+
+CELL = ["track", "dataset", "architecture", "attack"]
+HESSIAN = "input_hessian_eig"
+CONNECTION_ORDER = ("linear", "bezier", "polychain")
+CONNECTION_STYLES = [("-", "o"), ("-.", "s"), (":", "^"), ("-", "D"), ("-.", "v"), (":", "P")]
+BASELINE_DASHES = [(0, (6, 3)), (0, (2, 2)), (0, (8, 2, 2, 2)), (0, (4, 1, 1, 1, 1, 1))]
+COLOURS = [f"C{i}" for i in range(10)]
+PNG_DPI = 120
+
+
+def is_path(record: dict) -> bool:
+    """Whether the repair yields a path (points at t) rather than one model (t = None)."""
+    return any(p["t"] is not None for p in record["path"])
+
+
+def path_figures(records: list[dict]) -> dict[str, Figure]:
+    """One figure per (track, dataset, architecture, attack, path repair, budget): the
+    metrics along t for each connection, the single-model repairs as reference lines."""
+    records = _succeeded(records)
+    if not records:
+        return {}
+    context = _Context(records)
+    paths = [r for r in records if is_path(r)]
+    singles = [r for r in records if not is_path(r)]
+    if not paths:
+        return {}
+    _, along = frames(paths, context.labels)
+    along = _numeric(along, context.metrics)
+    baselines = frames(singles, context.labels)[0] if singles else pd.DataFrame()
+    baselines = _numeric(baselines, context.metrics)
+    reported_t = _reported_t(paths, context.labels)
+
+    figures: dict[str, Figure] = {}
+    key = CELL + ["repair", "budget"]
+    for group, rows in along.groupby(key, sort=True, dropna=False):
+        where = dict(zip(key, group))
+        references = _matching(baselines, {k: where[k] for k in CELL + ["budget"]})
+        figure = _path_figure(context, where, rows, references, reported_t.get(group, []))
+        name = _slug("path", where["track"], where["dataset"], where["architecture"],
+                     where["attack"], where["repair"], f"n{where['budget']}")
+        figures[_unique(name, figures)] = figure
+    return figures
+
+
+def budget_figures(records: list[dict]) -> dict[str, Figure]:
+    """Per (track, dataset, architecture, attack) with at least two budgets: each metric
+    at the reported t against the bonafide budget, one line per repair (and connection)."""
+    records = _succeeded(records)
+    if not records:
+        return {}
+    context = _Context(records)
+    reported = _numeric(frames(records, context.labels)[0], context.metrics)
+    reported["series"] = [repair if connection == "-" else f"{repair}/{connection}"
+                          for repair, connection in zip(reported.repair, reported.connection)]
+    figures: dict[str, Figure] = {}
+    for group, rows in reported.groupby(CELL, sort=True, dropna=False):
+        if rows.budget.nunique() < 2:
+            continue
+        where = dict(zip(CELL, group))
+        figure = _budget_figure(context, where, rows)
+        if figure is None:
+            continue
+        name = _slug("budget", *(where[k] for k in CELL))
+        figures[_unique(name, figures)] = figure
+    return figures
+
+
+def write_plots(results_or_records: str | Path | list[dict], out_dir: str | Path,
+                formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
+    """Write every path and budget figure in each format; return the paths written."""
+    if isinstance(results_or_records, (str, Path)):
+        records, _ = load_records(results_or_records)
+        if not records:
+            raise ValueError(f"{results_or_records}: no successful records under "
+                             f"{Path(results_or_records) / 'records'}")
+    else:
+        records = _succeeded(results_or_records)
+        if not records:
+            raise ValueError("no successful records to plot")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for figures in (path_figures(records), budget_figures(records)):
+        for name, figure in figures.items():
+            for fmt in formats:
+                target = out / f"{name}.{fmt}"
+                figure.savefig(target, format=fmt, dpi=PNG_DPI if fmt == "png" else "figure")
+                written.append(target)
+            figure.clear()
+    return sorted(written)
+
+
+class _Context:
+    """What every figure of a set of records shares: labels, metrics and their styles."""
+
+    def __init__(self, records: list[dict]):
+        self.labels = plugin_labels(records)
+        self.info = metric_info(records)
+        self.metrics = metric_keys(records)
+        self.colour = {m: COLOURS[i % len(COLOURS)] for i, m in enumerate(self.metrics)}
+        connections = sorted({self.labels["connection"][r["cell_id"]] for r in records} - {"-"},
+                             key=_connection_rank)
+        self.connection_style = {c: CONNECTION_STYLES[i % len(CONNECTION_STYLES)]
+                                 for i, c in enumerate(connections)}
+        singles = sorted({self.labels["repair"][r["cell_id"]] for r in records
+                          if not is_path(r)})
+        self.baseline_dash = {s: BASELINE_DASHES[i % len(BASELINE_DASHES)]
+                              for i, s in enumerate(singles)}
+
+    def percent(self, metric: str) -> bool:
+        return bool(self.info.get(metric, {}).get("percent", False))
+
+    def scale(self, metric: str) -> float:
+        return 100.0 if self.percent(metric) else 1.0
+
+    def is_hessian(self, metric: str) -> bool:
+        return HESSIAN in (metric, self.info.get(metric, {}).get("name"))
+
+    def title(self, metric: str) -> str:
+        better = self.info.get(metric, {}).get("higher_is_better")
+        arrow = "" if better is None else (" ↑" if better else " ↓")
+        return metric + (" (%)" if self.percent(metric) else "") + arrow
+
+
+def _path_figure(context: _Context, where: dict, rows: pd.DataFrame,
+                 references: pd.DataFrame, reported_t: list[float]) -> Figure:
+    metrics = [m for m in context.metrics if m in rows and rows[m].notna().any()]
+    top_metrics = [m for m in metrics if context.percent(m)]
+    bottom_metrics = [m for m in metrics if not context.percent(m)]
+    summary = summarize(rows, ["connection", "t"], metrics)
+    connections = sorted(summary.connection.unique(), key=_connection_rank)
+
+    figure = Figure(figsize=(10, 7.5 if bottom_metrics else 4.8), layout="constrained")
+    if bottom_metrics:
+        top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    else:
+        top, bottom = figure.subplots(1, 1), None
+    right = bottom.twinx() if any(context.is_hessian(m) for m in bottom_metrics) else None
+    seeds = int(summary.seeds.max())
+    top.set_title(f"{_group_title(where)} · budget {where['budget']} · "
+                  f"{seeds} seed{'s' if seeds != 1 else ''}")
+
+    for connection in connections:
+        line = summary[summary.connection == connection].sort_values("t")
+        for metric in metrics:
+            axis = top if context.percent(metric) else bottom
+            if context.is_hessian(metric):
+                axis = right
+            _draw_mean(axis, context, line, metric, connection)
+
+    for axis in (top, bottom):
+        if axis is not None:
+            for t in reported_t:
+                axis.axvline(t, color="0.4", linewidth=0.8, alpha=0.7, zorder=0,
+                             label=f"reported t = {t:g}")
+
+    baseline_names = _draw_baselines(top, context, references, top_metrics)
+
+    top.set_ylabel("score (%)")
+    top.set_ylim(-3, 103)
+    top.grid(alpha=0.3)
+    last = top
+    if bottom is not None:
+        left = [m for m in bottom_metrics if not context.is_hessian(m)]
+        bottom.set_ylabel(", ".join(left) if left else "")
+        bottom.grid(alpha=0.3)
+        if right is not None:
+            hessians = [m for m in bottom_metrics if context.is_hessian(m)]
+            right.set_ylabel(", ".join(hessians), color=context.colour[hessians[0]])
+            right.tick_params(axis="y", colors=context.colour[hessians[0]])
+        last = bottom
+    last.set_xlabel("t (position along the path)")
+    last.set_xlim(-0.02, 1.02)
+
+    handles = _legend_handles(context, metrics, connections, baseline_names, reported_t)
+    figure.legend(handles=handles, loc="outside right upper", fontsize="small",
+                  frameon=False)
+    return figure
+
+
+def _draw_mean(axis, context: _Context, line: pd.DataFrame, metric: str, connection: str):
+    points = line[line[f"{metric}_mean"].notna()]
+    if points.empty:
+        return
+    scale = context.scale(metric)
+    style, marker = context.connection_style.get(connection, ("-", "o"))
+    mean = points[f"{metric}_mean"] * scale
+    axis.plot(points.t, mean, color=context.colour[metric], linestyle=style, marker=marker,
+              markersize=4, linewidth=1.5, label=f"{connection}: {metric}")
+    if int(points.seeds.max()) >= 2:
+        spread = points[f"{metric}_std"] * scale
+        axis.fill_between(points.t, mean - spread, mean + spread,
+                          color=context.colour[metric], alpha=0.15, linewidth=0)
+
+
+def _draw_baselines(axis, context: _Context, references: pd.DataFrame,
+                    metrics: list[str]) -> list[str]:
+    """Each single-model repair's value at this budget, as a horizontal dashed line."""
+    if references.empty:
+        return []
+    drawn = []
+    present = [m for m in metrics if m in references]
+    table = summarize(references, ["repair"], present)
+    for _, row in table.iterrows():
+        for metric in present:
+            value = row[f"{metric}_mean"]
+            if pd.isna(value):
+                continue
+            axis.axhline(value * context.scale(metric), color=context.colour[metric],
+                         linestyle=context.baseline_dash.get(row.repair, "--"),
+                         linewidth=1.2, alpha=0.9, label=f"{row.repair}: {metric}")
+            if row.repair not in drawn:
+                drawn.append(row.repair)
+    return drawn
+
+
+def _legend_handles(context: _Context, metrics: list[str], connections: list[str],
+                    baselines: list[str], reported_t: list[float]) -> list[Line2D]:
+    """Colour = metric, marker and line style = connection, dash pattern = baseline."""
+    handles = [Line2D([], [], color=context.colour[m], linewidth=3, label=context.title(m)
+                      + (" [right axis]" if context.is_hessian(m) else ""))
+               for m in metrics]
+    for c in connections:
+        style, marker = context.connection_style.get(c, ("-", "o"))
+        handles.append(Line2D([], [], color="0.2", linestyle=style, marker=marker,
+                              markersize=5, label=f"path: {c}"))
+    for b in baselines:
+        handles.append(Line2D([], [], color="0.2", linestyle=context.baseline_dash.get(b, "--"),
+                              label=f"{b} (single model)"))
+    if reported_t:
+        handles.append(Line2D([], [], color="0.4", linewidth=0.8, label="reported t"))
+    return handles
+
+
+def _budget_figure(context: _Context, where: dict, rows: pd.DataFrame) -> Figure | None:
+    metrics = [m for m in context.metrics if m in rows and rows[m].notna().any()]
+    if not metrics:
+        return None
+    series = sorted(rows.series.unique(), key=_series_rank)
+    budgets = sorted(rows.budget.unique())
+    columns = min(3, len(metrics))
+    lines = -(-len(metrics) // columns)
+    legend_rows = -(-len(series) // 4)
+    figure = Figure(figsize=(4.2 * columns + 0.4, 3.4 * lines + 0.7 + 0.25 * legend_rows),
+                    layout="constrained")
+    axes = figure.subplots(lines, columns, squeeze=False).ravel()
+    figure.suptitle(f"{_group_title(where)}: at the reported t, by bonafide budget")
+    table = summarize(rows, ["series", "budget"], metrics)
+    for axis, metric in zip(axes, metrics):
+        scale = context.scale(metric)
+        for i, name in enumerate(series):
+            points = table[(table.series == name) & table[f"{metric}_mean"].notna()]
+            points = points.sort_values("budget")
+            if points.empty:
+                continue
+            spread = points[f"{metric}_std"] * scale if int(points.seeds.max()) >= 2 else None
+            axis.errorbar(points.budget, points[f"{metric}_mean"] * scale, yerr=spread,
+                          color=COLOURS[i % len(COLOURS)],
+                          marker=CONNECTION_STYLES[i % len(CONNECTION_STYLES)][1],
+                          markersize=4, capsize=3, linewidth=1.3, label=name)
+        axis.set_xscale("log")
+        axis.set_xticks(budgets, labels=[f"{b:g}" for b in budgets])
+        axis.minorticks_off()
+        axis.set_title(context.title(metric), fontsize="medium")
+        axis.set_xlabel("bonafide budget")
+        axis.grid(alpha=0.3)
+    for axis in axes[len(metrics):]:
+        axis.set_visible(False)
+    handles = [Line2D([], [], color=COLOURS[i % len(COLOURS)],
+                      marker=CONNECTION_STYLES[i % len(CONNECTION_STYLES)][1], label=name)
+               for i, name in enumerate(series)]
+    figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
+                  fontsize="small", frameon=False)
+    return figure
+
+
+def _succeeded(records: list[dict]) -> list[dict]:
+    return [r for r in records if r.get("status") == "ok"]
+
+
+def _numeric(df: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    df = df.copy()
+    for m in metrics:
+        if m in df:
+            df[m] = pd.to_numeric(df[m], errors="coerce")
+    return df
+
+
+def _matching(df: pd.DataFrame, where: dict) -> pd.DataFrame:
+    if df.empty:
+        return df
+    mask = pd.Series(True, index=df.index)
+    for key, value in where.items():
+        mask &= df[key] == value
+    return df[mask]
+
+
+def _reported_t(records: list[dict], labels: dict) -> dict[tuple, list[float]]:
+    out: dict[tuple, list[float]] = {}
+    for r in records:
+        c = r["config"]
+        key = (c["track"], *(labels[f][r["cell_id"]] for f in ("dataset", "architecture",
+                                                               "attack", "repair")), c["budget"])
+        if r.get("reported_t") is not None and r["reported_t"] not in out.setdefault(key, []):
+            out[key].append(r["reported_t"])
+    return out
+
+
+def _group_title(where: dict) -> str:
+    parts = [where[k] for k in CELL if where[k] != "-"]
+    if "repair" in where:
+        parts.append(where["repair"])
+    return " · ".join(parts)
+
+
+def _connection_rank(label: str):
+    base = label.split("(")[0]
+    return (CONNECTION_ORDER.index(base) if base in CONNECTION_ORDER else len(CONNECTION_ORDER),
+            label)
+
+
+def _series_rank(label: str):
+    repair, _, connection = label.partition("/")
+    return (not connection, repair, _connection_rank(connection) if connection else (0, ""))
+
+
+def _slug(*parts) -> str:
+    """A file name: the group's labels, lower case, [a-z0-9._-] only, joined by '--'."""
+    cleaned = []
+    for part in parts:
+        text = str(part)
+        if text == "-":
+            continue
+        safe = re.sub(r"[^a-z0-9._]+", "-", text.lower()).strip("-.")
+        if len(safe) > 40:
+            safe = f"{safe[:31]}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+        cleaned.append(safe or hashlib.sha1(text.encode()).hexdigest()[:8])
+    return "--".join(cleaned)
+
+
+def _unique(name: str, taken: dict) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}-{n}", n + 1
+    return candidate

@@ -1,0 +1,142 @@
+"""Mini-batch SGD over in-memory uint8 images, resumable from per-epoch checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from mcbench.kinds.data import ImageSet, as_batch
+from mcbench.toolkit.augment import random_crop_flip
+from mcbench.toolkit.checkpoint import Checkpoint
+
+
+def check_optimiser_values(s) -> None:
+    if s.epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {s.epochs}")
+    if s.batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {s.batch_size}")
+    if not s.lr > 0:
+        raise ValueError(f"lr must be > 0, got {s.lr}")
+    if not 0 <= s.momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {s.momentum}")
+    if s.weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {s.weight_decay}")
+
+
+def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
+    """Multiplier of the initial learning rate at the start of ``epoch`` (0-based).
+    garipov: constant for the first half, linear decay to 1% at 90%, then flat."""
+    alpha = epoch / epochs
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        import math
+
+        return 0.5 * (1 + math.cos(math.pi * alpha))
+    if alpha <= 0.5:
+        return 1.0
+    if alpha <= 0.9:
+        return 1.0 - (alpha - 0.5) / 0.4 * 0.99
+    return 0.01
+
+
+@contextmanager
+def requires_grad_only(model: nn.Module, params=()):
+    """Within: of ``model``'s parameters only ``params`` record gradients (none by default),
+    so a backward pass does no work for the others; every flag is restored on exit."""
+    keep = {id(p) for p in params}
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(id(p) in keep)
+        for p in params:  # parameters outside the model, too
+            p.requires_grad_(True)
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
+"""loss(model, images, labels, generator); draw any randomness from ``generator`` (it is
+checkpointed with the training state)."""
+
+
+def cross_entropy(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    return nn.functional.cross_entropy(model(x), y)
+
+
+def fit(
+    model: nn.Module,
+    data: ImageSet,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    schedule: str,
+    augment: bool,
+    device: torch.device,
+    seed: int,
+    loss_fn: LossFn = cross_entropy,
+    checkpoint: Checkpoint | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> list[float]:
+    """Train ``model`` in place; returns the mean training loss of every epoch.
+
+    Deterministic given ``seed`` (on one device), also across an interruption: the data
+    order, augmentation and global RNG states are saved with every epoch's checkpoint.
+    """
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(trainable, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    losses: list[float] = []
+    start = 0
+    state = checkpoint.load() if checkpoint else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        losses, start = list(state["losses"]), int(state["epoch"])
+    images, labels = data.images.to(device), data.labels.to(device)
+    n = len(data)
+    for epoch in range(start, epochs):
+        for group in optimizer.param_groups:
+            group["lr"] = lr * lr_factor(schedule, epoch, epochs)
+        model.train()
+        order = torch.randperm(n, generator=generator).to(device)
+        total, count = 0.0, 0
+        for begin in range(0, n, batch_size):
+            index = order[begin : begin + batch_size]
+            x = as_batch(images[index])
+            if augment:
+                x = random_crop_flip(x, generator)
+            loss = loss_fn(model, x, labels[index], generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)
+            count += len(index)
+        losses.append(total / count)
+        if checkpoint:
+            checkpoint.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "losses": losses,
+                    "epoch": epoch + 1,
+                }
+            )
+        if on_epoch:
+            on_epoch(epoch, losses[-1])
+    return losses
