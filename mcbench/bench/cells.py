@@ -13,7 +13,7 @@ from mcbench.bench.settings import AdversarialTraining, EvalSettings, SplitSetti
 from mcbench.hashing import content_hash
 from mcbench.registry.params import to_plain
 from mcbench.registry.registry import Entry
-from mcbench.vocabulary import ROLES
+from mcbench.vocabulary import PLUGIN_AXES, ROLES
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,18 @@ class Cell:
             "split": to_plain(self.split),
             "evaluate": to_plain(self.evaluate),
             "adversarial": to_plain(self.adversarial),
+        }
+
+    def plugin_specs(self) -> list[PluginSpec]:
+        """The plugins the cell names, in axis order, then its metrics."""
+        specs = [getattr(self, axis) for axis in PLUGIN_AXES] + list(self.metrics)
+        return [s for s in specs if s is not None]
+
+    def plugin_provenance(self) -> dict[str, str]:
+        """Which distribution and version provides each plugin: ``{"kind:name": "dist ver"}``."""
+        return {
+            f"{spec.kind}:{spec.name}": f"{spec.entry.distribution} {spec.entry.version}"
+            for spec in self.plugin_specs()
         }
 
     def label(self) -> str:

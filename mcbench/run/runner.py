@@ -14,14 +14,12 @@ import torch
 from mcbench.bench.cells import Cell
 from mcbench.bench.load import Benchmark
 from mcbench.errors import ConfigError
-from mcbench.run.provenance import environment
+from mcbench.run.record import base_record
 from mcbench.run.stages import ProgressFactory, Workspace
 from mcbench.run.store import Store
 from mcbench.vocabulary import ROLES
 
 log = logging.getLogger("mcbench")
-
-SCHEMA = 1
 
 
 def resolve_device(name: str) -> torch.device:
@@ -51,49 +49,6 @@ def stage_status(store: Store, cell: Cell) -> dict[str, bool]:
     record = store.load_record(cell.cell_id)
     status["evaluate"] = bool(record and record["status"] == "ok")
     return status
-
-
-def base_record(cell: Cell, device: torch.device) -> dict:
-    return {
-        "schema": SCHEMA,
-        "cell_id": cell.cell_id,
-        "label": cell.label(),
-        "config": cell.config(),
-        "keys": {
-            **{f"endpoint_{r}": cell.endpoint_key(r) for r in ROLES},
-            **(
-                {f"tamper_{r}": cell.tamper_key(r) for r in ROLES}
-                if cell.attack_stage == "tamper"
-                else {}
-            ),
-            "repair": cell.repair_key(),
-        },
-        "plugins": {
-            spec.kind + ":" + spec.name: f"{spec.entry.distribution} {spec.entry.version}"
-            for spec in _specs(cell)
-        },
-        "metric_info": {
-            m.key: {
-                "name": m.name,
-                "percent": m.entry.cls.percent,
-                "higher_is_better": m.entry.cls.higher_is_better,
-            }
-            for m in cell.metrics
-        },
-        "provenance": environment(device),
-    }
-
-
-def _specs(cell: Cell):
-    specs = [
-        cell.dataset,
-        cell.architecture,
-        cell.attack,
-        cell.repair,
-        cell.connection,
-        *cell.metrics,
-    ]
-    return [s for s in specs if s is not None]
 
 
 def load_data_first(benchmark: Benchmark, store: Store, workspace: Workspace) -> None:
