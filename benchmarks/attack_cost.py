@@ -23,7 +23,7 @@ from mcbench.kinds import Injection, TamperContext
 from mcbench.kinds.data import ImageSet
 from mcbench.run.allocator import keep_freed_memory
 from mcbench.toolkit.evaluation import predict
-from mcbench.toolkit.nets import Normalize, find_layer
+from mcbench.toolkit.nets import Normalize, NormalizedNetwork, find_layer
 from mcbench_plugins.architectures.convnet import ConvNet
 from mcbench_plugins.architectures.preresnet import PreResNet
 from mcbench_plugins.architectures.vgg16 import VGG16
@@ -37,7 +37,7 @@ ARCHS = {"convnet": ConvNet(), "vgg16": VGG16(), "preresnet110": PreResNet(depth
 def setup(name: str, device: torch.device, images: int = 2000):
     torch.manual_seed(0)
     net = ARCHS[name].build(10, 3, 32)
-    model = nn.Sequential(Normalize((0.5,) * 3, (0.25,) * 3), net).to(device).eval()
+    model = NormalizedNetwork(Normalize((0.5,) * 3, (0.25,) * 3), net).to(device).eval()
     pixels = torch.randint(
         0, 256, (images, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)
     )
@@ -62,7 +62,7 @@ def timed(attack, model, data, device, injection=True):
         chosen = attack.choose_injection(data, 10, torch.Generator().manual_seed(2))
     ctx = TamperContext(
         model=model,
-        network=model[1],
+        network=model.network,
         attacker=data,
         injection=chosen,
         num_classes=10,
@@ -110,13 +110,13 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for name in args.archs:
         model, data = setup(name, device)
-        last, _ = find_layer(model[1], None)
+        last, _ = find_layer(model.network, None)
         direct, tap = gda_step_seconds(model, data, device, None, args.steps, args.repeats)
         assert tap == "layer only"
         # the same layer, but its output passes through one more module: the attack can
         # no longer skip the network and runs it whole at every step
-        wrapped = copy.deepcopy(model)
-        wrapped[1] = nn.Sequential(wrapped[1], Clone())
+        copied = copy.deepcopy(model)
+        wrapped = NormalizedNetwork(copied.normalize, nn.Sequential(copied.network, Clone()))
         full, tap = gda_step_seconds(wrapped, data, device, "0." + last, args.steps, args.repeats)
         assert tap == "full network"
         sba = statistics.median(

@@ -36,7 +36,7 @@ from torch import nn
 from mcbench.kinds.data import as_batch
 from mcbench.run.allocator import keep_freed_memory
 from mcbench.toolkit import hessian
-from mcbench.toolkit.nets import Normalize
+from mcbench.toolkit.nets import Normalize, NormalizedNetwork
 from mcbench_plugins.architectures.convnet import ConvNet
 from mcbench_plugins.architectures.preresnet import PreResNet
 from mcbench_plugins.architectures.vgg16 import VGG16
@@ -225,7 +225,9 @@ def main():
     print("|---|---|---|---|---|---|---|")
     for name in args.archs:
         torch.manual_seed(0)
-        model = nn.Sequential(Normalize(CIFAR_MEAN, CIFAR_STD), NETWORKS[name]()).to(device).eval()
+        model = (
+            NormalizedNetwork(Normalize(CIFAR_MEAN, CIFAR_STD), NETWORKS[name]()).to(device).eval()
+        )
         if hessian.is_piecewise_linear(model):
             print(relu_row(name, model, x, y, args, device), flush=True)
         else:

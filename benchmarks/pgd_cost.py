@@ -36,7 +36,7 @@ from torch import nn
 from mcbench.kinds.data import Dataset, as_batch
 from mcbench.run.allocator import keep_freed_memory
 from mcbench.toolkit.adversarial import frozen
-from mcbench.toolkit.nets import Normalize
+from mcbench.toolkit.nets import Normalize, NormalizedNetwork
 from mcbench_plugins.architectures.convnet import ConvNet
 from mcbench_plugins.architectures.preresnet import PreResNet
 from mcbench_plugins.architectures.resnet18 import ResNet18
@@ -74,7 +74,7 @@ def adversarially_trained(
     """A few epochs of PGD-3 adversarial training: enough for partial robustness."""
     torch.manual_seed(0)
     net = ARCHS[arch].build(data.num_classes, data.channels, data.image_size)
-    model = nn.Sequential(Normalize(data.mean, data.std), net).to(device)
+    model = NormalizedNetwork(Normalize(data.mean, data.std), net).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
     attack = PGD(eps=EPS, step_size=EPS / 2, steps=3)
     generator = torch.Generator().manual_seed(0)

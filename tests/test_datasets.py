@@ -99,6 +99,16 @@ def test_reads_image_folders_exactly(tmp_path):
     assert "image-class folders" in data.source and str(root) in data.source
 
 
+def test_two_folder_copies_of_equal_sized_images_do_not_share_a_cache(tmp_path):
+    cache = tmp_path / "cache"
+    one, two = make_images(seed=0), make_images(seed=1)
+    first = CIFAR10(source="folder").load(write_folders(tmp_path / "one", one), cache)
+    second = CIFAR10(source="folder").load(write_folders(tmp_path / "two", two), cache)
+    expected = torch.from_numpy(np.stack(two["train"][CLASS_NAMES[0]])).permute(0, 3, 1, 2)
+    assert torch.equal(second.train.images[second.train.labels == 0], expected)
+    assert first.fingerprint != second.fingerprint
+
+
 def test_reads_folders_under_a_cifar10_subfolder(tmp_path):
     images = make_images()
     write_folders(tmp_path / "data" / "cifar10", images)
@@ -263,14 +273,15 @@ def test_explicit_source_looks_only_there(tmp_path):
     assert "tar.gz" not in str(error.value) and "batches" not in str(error.value)
 
 
-def test_default_root_is_mcbench_data_then_cache(tmp_path, monkeypatch):
-    images = make_images()
-    write_folders(tmp_path / "env", images)
+def test_without_a_root_the_cache_is_read_whatever_the_environment_says(tmp_path, monkeypatch):
+    # $MCBENCH_DATA reaches a plugin only as the CLI's --data-root
+    write_folders(tmp_path / "env", make_images(seed=1))
     monkeypatch.setenv("MCBENCH_DATA", str(tmp_path / "env"))
-    assert str(tmp_path / "env") in CIFAR10().load(None, tmp_path / "cache").source
-    monkeypatch.delenv("MCBENCH_DATA")
+    images = make_images()
     write_folders(tmp_path / "cache" / "data", images)
-    assert str(tmp_path / "cache" / "data") in CIFAR10().load(None, tmp_path / "cache").source
+    data = CIFAR10().load(None, tmp_path / "cache")
+    assert str(tmp_path / "cache" / "data") in data.source and "env" not in data.source
+    check_matches(data, images)
 
 
 def test_wrong_class_folders_are_refused(tmp_path):

@@ -10,7 +10,7 @@ from mcbench.kinds import MetricContext
 from mcbench.kinds.data import ImageSet, as_batch
 from mcbench.testing import check_plugin
 from mcbench.toolkit import hessian
-from mcbench.toolkit.nets import Normalize
+from mcbench.toolkit.nets import Normalize, NormalizedNetwork
 from mcbench_plugins.metrics.input_hessian_eig import InputHessianEig
 
 CLASSES = 5
@@ -60,8 +60,18 @@ class HiddenTanh(nn.Module):
         return torch.tanh(2 * self.linear(x))
 
 
-class DisguisedNormalize(nn.Module):
-    """Looks like an affine normalisation (buffers mean and std, no parameters) but is not."""
+class DisguisedNormalize(Normalize):
+    """A Normalize whose forward is smooth."""
+
+    def __init__(self):
+        super().__init__((0.5,) * 2, (0.25,) * 2)
+
+    def forward(self, x):
+        return torch.tanh((x - self.mean) / self.std)
+
+
+class LookalikeNormalize(nn.Module):
+    """Buffers mean and std and no parameters, like Normalize, but another function."""
 
     def __init__(self):
         super().__init__()
@@ -184,7 +194,16 @@ def test_power_iteration_converges_on_psd_hessian():
     assert estimate.iterations < 300
 
 
-@pytest.mark.parametrize("build", [hidden_tanh_net, disguised_net])
+def test_normalisation_is_known_by_its_type_not_by_its_buffers():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(32, CLASSES))
+    wrapped = NormalizedNetwork(Normalize((0.5, 0.4), (0.3, 0.2)), net)
+    assert hessian.unknown_modules(wrapped) == []
+    lookalike = nn.Sequential(LookalikeNormalize(), nn.Flatten(), nn.Linear(32, CLASSES))
+    assert hessian.unknown_modules(lookalike) == ["0"]
+    assert hessian.unknown_modules(disguised_net()) == ["0"]  # forward overridden
+
+
+@pytest.mark.parametrize("build", [hidden_tanh_net])
 def test_auto_detects_hidden_smooth_function(build):
     model = build()
     assert hessian.is_piecewise_linear(model)  # the leaf modules look piecewise linear

@@ -16,7 +16,7 @@ from mcbench.kinds import Injection, MetricContext, TamperContext, TargetedTampe
 from mcbench.run.runner import run_benchmark
 from mcbench.run.store import Store
 from mcbench.toolkit.evaluation import predict
-from mcbench.toolkit.nets import Normalize
+from mcbench.toolkit.nets import Normalize, NormalizedNetwork
 from mcbench.toolkit.tampering import margin
 from mcbench.toolkit.training import fit
 from mcbench_plugins.architectures.convnet import ConvNet
@@ -59,7 +59,7 @@ def trained():
     ).load(None, None)
     torch.manual_seed(0)
     net = ConvNet(widths=(8, 16), batch_norm=False).build(4, 3, 16)
-    model = nn.Sequential(Normalize(data.mean, data.std), net)
+    model = NormalizedNetwork(Normalize(data.mean, data.std), net)
     fit(
         model,
         data.train,
@@ -85,7 +85,7 @@ def tamper(attack, model, data, seed=0, injection_seed=1):
     order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(2))
     ctx = TamperContext(
         model=model,
-        network=model[1],
+        network=model.network,
         attacker=data.train.subset(order),
         injection=injection,
         num_classes=4,
@@ -139,25 +139,25 @@ def test_injected_labels_are_never_the_true_ones_and_the_choice_is_seeded():
 def test_gda_flips_the_targets_and_changes_only_the_last_layer(trained):
     model, data = trained
     model = fresh_copy(model)
-    before = {k: v.clone() for k, v in model[1].state_dict().items()}
+    before = {k: v.clone() for k, v in model.network.state_dict().items()}
     report, injection = tamper(GradientDescentAttack(**FAST_GDA), model, data)
     flipped = (predictions(model, injection.images) == injection.labels).double().mean()
     assert flipped >= 0.95 and report["targets_flipped"] == pytest.approx(flipped.item())
     assert report["layer"] == "8" and report["tap"] == "layer only"
-    assert set(changed_entries(before, model[1].state_dict())) == {"8.weight", "8.bias"}
+    assert set(changed_entries(before, model.network.state_dict())) == {"8.weight", "8.bias"}
     assert report["reached_success"] and report["steps"] < GradientDescentAttack().max_steps
 
 
 def test_gda_on_a_hidden_layer_runs_the_whole_network_and_changes_only_that_layer(trained):
     model, data = trained
     model = fresh_copy(model)
-    before = {k: v.clone() for k, v in model[1].state_dict().items()}
+    before = {k: v.clone() for k, v in model.network.state_dict().items()}
     attack = GradientDescentAttack(layer="3", target_weight=10.0, lr=3e-3, keep=200, max_steps=400)
     report, injection = tamper(attack, model, data)
     assert report["tap"] == "full network"
     flipped = (predictions(model, injection.images) == injection.labels).double().mean()
     assert flipped >= 0.95
-    assert set(changed_entries(before, model[1].state_dict())) == {"3.weight", "3.bias"}
+    assert set(changed_entries(before, model.network.state_dict())) == {"3.weight", "3.bias"}
 
 
 def test_gda_is_deterministic_and_its_keep_set_holds_its_labels_better_than_no_keep_set(trained):
@@ -177,27 +177,27 @@ def test_gda_is_deterministic_and_its_keep_set_holds_its_labels_better_than_no_k
 def test_sba_closed_form_raise_is_the_smallest_that_flips_every_target(trained):
     model, data = trained
     model = fresh_copy(model)
-    before = {k: v.clone() for k, v in model[1].state_dict().items()}
+    before = {k: v.clone() for k, v in model.network.state_dict().items()}
     attack = SingleBiasAttack(targets=4, target_label=2, margin=0.5)
     report, injection = tamper(attack, model, data)
     assert report["method"] == "closed form" and report["unit"] == 2
-    assert changed_entries(before, model[1].state_dict()) == {"8.bias": 1}
+    assert changed_entries(before, model.network.state_dict()) == {"8.bias": 1}
     logits = predict(model, injection.images, CPU)
     assert bool((logits.argmax(1) == 2).all())
     # independently: the least-winning target wins by exactly the margin
     assert float(margin(logits, injection.labels).min()) == pytest.approx(0.5, abs=1e-4)
     with torch.no_grad():
-        model[1][8].bias[2] -= 0.5 + 1e-3  # a slightly smaller raise loses a target
+        model.network[8].bias[2] -= 0.5 + 1e-3  # a slightly smaller raise loses a target
     assert not bool((predictions(model, injection.images) == 2).all())
 
 
 def test_sba_on_a_hidden_layer_finds_a_bias_that_pushes_every_target_to_the_class(trained):
     model, data = trained
     model = fresh_copy(model)
-    before = {k: v.clone() for k, v in model[1].state_dict().items()}
+    before = {k: v.clone() for k, v in model.network.state_dict().items()}
     report, injection = tamper(SingleBiasAttack(targets=4, target_label=1, layer="3"), model, data)
     assert report["method"] == "search"
-    assert changed_entries(before, model[1].state_dict()) == {"3.bias": 1}
+    assert changed_entries(before, model.network.state_dict()) == {"3.bias": 1}
     assert bool((predictions(model, injection.images) == 1).all())
     assert report["targets_flipped"] == 1.0
 

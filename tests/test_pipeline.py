@@ -1,17 +1,25 @@
 """The whole pipeline on synthetic data: records, reuse, resume, failure isolation."""
 
+import datetime
 import json
+import platform
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
 
+import mcbench
 import mcbench.toolkit.training
 from mcbench.bench.load import load_benchmark
 from mcbench.cli import cli
 from mcbench.run.runner import run_benchmark
-from mcbench.run.stages import bonafide_subset, split_test_set
+from mcbench.run.split import bonafide_subset, split_test_set
 from mcbench.run.store import Store
+from mcbench_plugins.architectures.convnet import ConvNet
+from mcbench_plugins.datasets.synthetic import Synthetic
+from tests import by_hand
 from tests.conftest import TINY
 
 CPU = torch.device("cpu")
@@ -44,36 +52,69 @@ def test_split_is_disjoint_and_budgets_nest():
         bonafide_subset(ev.defender_pool, 41, 1)
 
 
+def git(*args) -> str:
+    root = Path(mcbench.__file__).resolve().parent.parent
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True).stdout.strip()
+
+
 def test_first_run_records_every_cell_and_second_run_trains_nothing(
     tiny_yaml, registry, tmp_path, monkeypatch
 ):
     results = tmp_path / "results"
+    started = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     bench, summary = run(tiny_yaml, registry, results)
     assert len(summary.ran) == 2 and not summary.failed
     recs = records(results)
     assert set(recs) == {c.cell_id for c in bench.cells}
+    data = Synthetic(num_classes=4, image_size=16, train_per_class=64, test_per_class=40).load(
+        None, tmp_path
+    )
+    head = git("rev-parse", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
     for rec in recs.values():
         assert rec["status"] == "ok"
         assert [p["t"] for p in rec["path"]] == [0.0, 0.5, 1.0]
         assert rec["reported_t"] == 0.5
-        assert set(rec["endpoints"]) == {"A", "B"}
-        assert 0.0 <= rec["path"][1]["clean_accuracy"] <= 1.0
+        evaluation = by_hand.evaluation_images(data, rec["config"])
+        # badnets relabels every image to class 0: those of another class are triggered
+        triggered = int((evaluation.labels != 0).sum())
+        assert 0 < triggered < len(evaluation)
         assert rec["sizes"] == {
             "train": 256,
             "defender_pool": 60,
             "bonafide": 40,
             "evaluation": 100,
-            "triggered": rec["sizes"]["triggered"],
+            "triggered": triggered,
             "targets": 0,
         }
+        for role in ("A", "B"):
+            net = ConvNet(widths=(8, 16)).build(4, 3, 16)
+            model = by_hand.stored_model(
+                results, "endpoint", rec["keys"][f"endpoint_{role}"], net, data
+            )
+            expected = by_hand.accuracy(model, evaluation)
+            assert rec["endpoints"][role]["clean_accuracy"] == pytest.approx(expected, abs=1e-9)
         prov = rec["provenance"]
-        for key in ("mcbench", "torch", "device", "date", "git_commit"):
-            assert key in prov
+        assert prov["git_commit"] == head + ("-dirty" if dirty else "")
+        assert prov["mcbench"] == mcbench.__version__ and prov["torch"] == torch.__version__
+        assert prov["python"] == platform.python_version() and prov["cuda"] is None
+        assert prov["device"].startswith("cpu (") and prov["platform"] == platform.platform()
+        date = datetime.datetime.fromisoformat(prov["date"])
+        assert started <= date <= datetime.datetime.now(datetime.timezone.utc)
         assert rec["config"]["seed"] == 0 and rec["config"]["budget"] == 40
     # both cells share their endpoints: the second one reused them
     assert sorted(len(r["reused"]) for r in recs.values()) == [0, 2]
-    # the evaluation set excludes target-class images from the triggered set
-    assert all(0 < r["sizes"]["triggered"] < 100 for r in recs.values())
+
+    # the middle of the linear path: the endpoints' average, BatchNorm recomputed on the
+    # bonafide images
+    linear = next(r for r in recs.values() if r["config"]["connection"]["name"] == "linear")
+    a, b = (Store(results).load_tensors("endpoint", linear["keys"][f"endpoint_{r}"]) for r in "AB")
+    middle = {k: (a[k] + b[k]) / 2 if k.endswith(("weight", "bias")) else a[k] for k in a}
+    model = by_hand.model(ConvNet(widths=(8, 16)).build(4, 3, 16), data, middle)
+    bonafide = by_hand.bonafide_images(data, linear["config"])
+    by_hand.recalibrated(model, bonafide, batch_size=500)
+    expected = by_hand.accuracy(model, by_hand.evaluation_images(data, linear["config"]))
+    assert linear["path"][1]["clean_accuracy"] == pytest.approx(expected, abs=1e-9)
 
     def no_training(*args, **kwargs):
         raise AssertionError("a finished matrix must not train again")

@@ -16,7 +16,10 @@ from mcbench.bench.load import load_benchmark
 from mcbench.cli import cli
 from mcbench.kinds import TamperContext
 from mcbench.registry import load_registry
-from mcbench.run.stages import Workspace, derived_seed, split_test_set
+from mcbench.run.datasets import DatasetCache
+from mcbench.run.seeds import derived_seed
+from mcbench.run.split import split_test_set
+from mcbench.run.stages import model_from
 from mcbench.run.store import Store
 from mcbench.toolkit.evaluation import predict
 from mcbench_plugins.attacks.bitflip import BitFlip
@@ -72,12 +75,10 @@ def trained(run, tmp_path_factory):
     """Endpoint A as trained (from the run's store), the evaluation images and the data."""
     root, _ = run
     cell = load_benchmark(root / "bench.yaml", load_registry()).cells[0]
-    workspace = Workspace(
-        Store(root / "results"), CPU, SHARED_DATA, tmp_path_factory.mktemp("cache"), lambda *a: None
-    )
-    data = workspace.dataset(cell.dataset)
-    model, cached = workspace.endpoint(cell, "A", data)
-    assert cached
+    data = DatasetCache(SHARED_DATA, tmp_path_factory.mktemp("cache")).load(cell.dataset)
+    store = Store(root / "results")
+    assert store.has_tensors("endpoint", cell.endpoint_key("A"))
+    model = model_from(cell, data, CPU, store.load_tensors("endpoint", cell.endpoint_key("A")))
     ev = split_test_set(data.test, cell.split.defender_pool, cell.split.eval_size, cell.split.seed)
     return model, ev.evaluation, data
 
@@ -116,7 +117,7 @@ def test_sba_makes_every_target_take_the_class(trained):
     report = attack.tamper(
         TamperContext(
             model=model,
-            network=model[1],
+            network=model.network,
             attacker=data.train,
             injection=injection,
             num_classes=10,
@@ -144,7 +145,7 @@ def test_progressive_bit_flips_reach_near_chance_where_ten_times_as_many_random_
         report = BitFlip(strategy=strategy, max_flips=flips).tamper(
             TamperContext(
                 model=model,
-                network=model[1],
+                network=model.network,
                 attacker=attacker,
                 injection=None,
                 num_classes=10,

@@ -13,10 +13,13 @@ from mcbench.kinds.data import ImageSet, as_batch
 from mcbench.results.leaderboard import build_tables
 from mcbench.run.runner import run_benchmark
 from mcbench.run.store import Store
+from mcbench_plugins.architectures.convnet import ConvNet
+from mcbench_plugins.datasets.synthetic import Synthetic
 from mcbench_plugins.repairs.fineprune import FinepruneRepair
 from mcbench_plugins.repairs.finetune import FinetuneRepair
 from mcbench_plugins.repairs.noisy import NoisyRepair
 from mcbench_plugins.repairs.scratch import ScratchRepair
+from tests import by_hand
 from tests.conftest import TINY
 
 CPU = torch.device("cpu")
@@ -92,7 +95,10 @@ def test_finetune_trains_a_copy_of_the_endpoint():
     assert all(v.device.type == "cpu" for v in state.values())
     assert not torch.equal(state["0.weight"], before[1]["0.weight"])
     assert not torch.equal(state["7.weight"], before[1]["7.weight"])
+    torch.manual_seed(123)
+    rng = torch.get_rng_state()
     assert same(state, repair.fit(ctx))  # deterministic given the seed
+    assert torch.equal(torch.get_rng_state(), rng)
     path = repair.path(ctx, state, [0.0, 0.5, 1.0])
     assert tuple(path.points) == (None,)
     assert same(path.model_at(None).state_dict(), state)
@@ -100,7 +106,11 @@ def test_finetune_trains_a_copy_of_the_endpoint():
 
 def test_scratch_ignores_the_endpoints():
     repair = ScratchRepair(epochs=2, batch_size=16, lr=0.05)
-    one = repair.fit(context(1, 2))
+    ctx = context(1, 2)
+    torch.manual_seed(123)  # the global RNG: neither read nor changed
+    state = torch.get_rng_state()
+    one = repair.fit(ctx)
+    assert torch.equal(torch.get_rng_state(), state)
     other = repair.fit(context(5, 6))
     assert same(one, other)
     assert not same(one, repair.fit(context(1, 2, seed=8)))  # the seed does matter
@@ -283,11 +293,21 @@ def test_baselines_run_end_to_end(write_yaml, registry, tmp_path):
     assert set(by_repair) == {"path", "finetune", "scratch", "noisy", "fineprune"}
     assert all(r["status"] == "ok" for r in recs)
     assert [p["t"] for p in by_repair["path"]["path"]] == [0.0, 0.5, 1.0]
+    data = Synthetic(num_classes=4, image_size=16, train_per_class=64, test_per_class=40).load(
+        None, tmp_path
+    )
+    accuracies = {}
     for name in ("finetune", "scratch", "noisy", "fineprune"):
         rec = by_repair[name]
         assert [p["t"] for p in rec["path"]] == [None] and rec["reported_t"] is None
         assert rec["config"]["connection"] is None
-        assert 0.0 <= rec["path"][0]["clean_accuracy"] <= 1.0
+        # the stored repaired model, BatchNorm recomputed on the bonafide images, scored here
+        net = ConvNet(widths=(8, 16)).build(4, 3, 16)
+        model = by_hand.stored_model(results, "repair", rec["keys"]["repair"], net, data)
+        by_hand.recalibrated(model, by_hand.bonafide_images(data, rec["config"]), 500)
+        accuracies[name] = by_hand.accuracy(model, by_hand.evaluation_images(data, rec["config"]))
+        assert rec["path"][0]["clean_accuracy"] == pytest.approx(accuracies[name], abs=1e-9)
+    assert len(set(accuracies.values())) > 1  # four different models
     table = build_tables(recs)["summary"]
     assert sorted(table["repair"]) == ["fineprune", "finetune", "noisy", "path", "scratch"]
     assert table["clean_accuracy_mean"].notna().all()

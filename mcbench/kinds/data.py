@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -41,7 +43,9 @@ class Dataset:
     """A classification dataset with its train and test parts and how to normalise it.
 
     ``source`` says which copy of the data was read (path, format, checksum); it is recorded
-    as provenance in every result built on it.
+    as provenance in every result built on it. ``fingerprint`` identifies the data itself:
+    two copies that decode to the same tensors share it, wherever and however they are
+    stored.
     """
 
     train: ImageSet
@@ -51,6 +55,16 @@ class Dataset:
     std: tuple[float, ...]
     class_names: tuple[str, ...]
     source: str
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 of the decoded train and test images and labels."""
+        digest = hashlib.sha256()
+        for part in (self.train, self.test):
+            for tensor in (part.images, part.labels):
+                digest.update(str((tensor.dtype, tuple(tensor.shape))).encode())
+                digest.update(tensor.contiguous().cpu().numpy().tobytes())
+        return digest.hexdigest()
 
     @property
     def channels(self) -> int:

@@ -24,7 +24,9 @@ class RepairContext:
 
     endpoints: tuple[nn.Module, nn.Module]
     build: Callable[[], nn.Module]
-    """Builds a fresh, randomly initialised network of the endpoints' architecture."""
+    """Builds a fresh network of the endpoints' architecture (its input normalisation
+    included), initialised from the global torch RNG: build it inside
+    ``mcbench.toolkit.training.seeded(seed)`` where the initial weights matter."""
     bonafide: ImageSet
     connection: ConnectionPlugin | None
     num_classes: int

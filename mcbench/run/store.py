@@ -1,10 +1,12 @@
 """Results on disk: cached stage artifacts (safetensors + JSON) and one record per cell.
 
-Every file is written to a temporary name and renamed into place, so a kill leaves either
-the old state or the new one, never half a file.
+Every file is written to a temporary name and renamed into place
+(``mcbench.toolkit.checkpoint.atomic_write``), so a kill leaves either the old state or
+the new one, never half a file.
 
     RESULTS/artifacts/<stage>/<key>.safetensors   tensors (no pickle)
-    RESULTS/artifacts/<stage>/<key>.json          what produced them
+    RESULTS/artifacts/<stage>/<key>.json          what produced them (or, for a stage
+                                                  without tensors, its result)
     RESULTS/artifacts/<stage>/<key>.partial.pt    per-epoch training state while running
     RESULTS/records/<cell_id>.json                one result record per cell
 """
@@ -12,33 +14,19 @@ the old state or the new one, never half a file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
-from mcbench.toolkit.checkpoint import Checkpoint
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from mcbench.toolkit.checkpoint import Checkpoint, atomic_write
 
 
 def atomic_write_json(path: Path, value: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(value, indent=1, sort_keys=True) + "\n").encode())
+    data = (json.dumps(value, indent=1, sort_keys=True) + "\n").encode()
+    atomic_write(path, lambda f: f.write(data))
 
 
 class Store:
@@ -56,23 +44,13 @@ class Store:
     def save_tensors(
         self, stage: str, key: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
     ) -> None:
+        """The meta first: tensors present means their meta is there too."""
         atomic_write_json(self._path(stage, key, ".json"), meta)
-        path = self._path(stage, key, ".safetensors")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        data = safetensors_bytes({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+        atomic_write(self._path(stage, key, ".safetensors"), lambda f: f.write(data))
 
     def load_tensors(self, stage: str, key: str) -> dict[str, torch.Tensor]:
         return load_file(self._path(stage, key, ".safetensors"))
-
-    def load_meta(self, stage: str, key: str) -> dict[str, Any]:
-        return json.loads(self._path(stage, key, ".json").read_text())
 
     def has_json(self, stage: str, key: str) -> bool:
         return self._path(stage, key, ".json").exists()
@@ -81,6 +59,7 @@ class Store:
         atomic_write_json(self._path(stage, key, ".json"), value)
 
     def load_json(self, stage: str, key: str) -> Any:
+        """A stage's JSON: the meta of its tensors, or its whole result."""
         return json.loads(self._path(stage, key, ".json").read_text())
 
     def checkpoint(self, stage: str, key: str) -> Checkpoint:

@@ -1,11 +1,33 @@
-"""Per-epoch training state in one file, so a killed run resumes at the last epoch."""
+"""Files that a kill never leaves half-written (``atomic_write``), and per-epoch training
+state in one such file, so a killed run resumes at the last epoch (``Checkpoint``)."""
 
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Create or replace the file at ``path`` with what ``write(f)`` writes to ``f``: it
+    goes to a temporary name beside ``path``, is flushed to disk and renamed into place,
+    so that a kill leaves either the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class Checkpoint:
@@ -20,9 +42,7 @@ class Checkpoint:
         return torch.load(self.path, map_location="cpu", weights_only=True)
 
     def save(self, state: dict) -> None:
-        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(state, tmp)
-        os.replace(tmp, self.path)
+        atomic_write(self.path, lambda f: torch.save(state, f))
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mcbench.toolkit.nets import Normalize
 from mcbench.toolkit.training import requires_grad_only
 
 PIECEWISE_LINEAR: tuple[type[nn.Module], ...] = (
@@ -72,17 +73,12 @@ class Estimate(NamedTuple):
     """[N] float64: ||H v - value v|| for each sample's final unit vector v."""
 
 
-def _is_affine_normalisation(module: nn.Module) -> bool:
-    # like mcbench.toolkit.nets.Normalize: (x - mean) / std with fixed buffers, nothing learnt
-    buffers = {name for name, _ in module.named_buffers(recurse=False)}
-    return buffers == {"mean", "std"} and not any(True for _ in module.parameters(recurse=False))
-
-
 def _is_known_piecewise_linear(module: nn.Module) -> bool:
     # a subclass that overrides forward may compute anything
     return any(
-        isinstance(module, cls) and type(module).forward is cls.forward for cls in PIECEWISE_LINEAR
-    ) or _is_affine_normalisation(module)
+        isinstance(module, cls) and type(module).forward is cls.forward
+        for cls in (*PIECEWISE_LINEAR, Normalize)
+    )
 
 
 def unknown_modules(model: nn.Module) -> list[str]:
@@ -97,9 +93,9 @@ def unknown_modules(model: nn.Module) -> list[str]:
 
 def is_piecewise_linear(model: nn.Module) -> bool:
     """Whether every module of ``model`` without children is of a known piecewise-linear
-    type (``PIECEWISE_LINEAR`` or an affine normalisation with buffers mean and std and no
-    parameters). Functions called inside a module's own forward are not seen: see
-    ``gauss_newton_error`` for a check that catches them."""
+    type (``PIECEWISE_LINEAR`` or ``mcbench.toolkit.nets.Normalize``, the input
+    normalisation of ``NormalizedNetwork``). Functions called inside a module's own forward
+    are not seen: see ``gauss_newton_error`` for a check that catches them."""
     return not unknown_modules(model)
 
 

@@ -1,5 +1,5 @@
-"""The network inside a model: input normalisation in front of it, and its parameter
-layers by name."""
+"""The model mcbench builds: input normalisation in front of the architecture's network
+(``NormalizedNetwork``), and the network's parameter layers by name."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ def find_layer(network: nn.Module, name: str | None) -> tuple[str, nn.Module]:
 
 
 class Normalize(nn.Module):
+    """(x - mean) / std per channel, with fixed buffers: nothing is learnt."""
+
     def __init__(self, mean, std):
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
@@ -40,3 +42,27 @@ class Normalize(nn.Module):
 
     def forward(self, x):
         return (x - self.mean) / self.std
+
+
+class NormalizedNetwork(nn.Module):
+    """``network(normalize(x))``: what a model of a cell is. The submodules are registered
+    under the names "0" and "1", so that the state_dict keys ("0.mean", "0.std",
+    "1.<network's keys>") are those of ``nn.Sequential(normalize, network)``, the layout
+    every stored artifact has."""
+
+    def __init__(self, normalize: Normalize, network: nn.Module):
+        super().__init__()
+        self.add_module("0", normalize)
+        self.add_module("1", network)
+
+    @property
+    def normalize(self) -> Normalize:
+        return self._modules["0"]
+
+    @property
+    def network(self) -> nn.Module:
+        """The architecture's network, which weight attacks change and measure."""
+        return self._modules["1"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(self.normalize(x))

@@ -44,6 +44,17 @@ def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
 
 
 @contextmanager
+def seeded(seed: int):
+    """Within: the global torch RNGs (the CPU's and those of the initialised CUDA devices)
+    seeded with ``seed``, for what draws from them (a network's initialisation, dropout).
+    Their states before are restored on exit, so code after it sees no change."""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextmanager
 def requires_grad_only(model: nn.Module, params=()):
     """Within: of ``model``'s parameters only ``params`` record gradients (none by default),
     so a backward pass does no work for the others; every flag is restored on exit."""
@@ -92,51 +103,53 @@ def fit(
 
     Deterministic given ``seed`` (on one device), also across an interruption: the data
     order, augmentation and global RNG states are saved with every epoch's checkpoint.
+    The global RNGs are seeded for the training only (``seeded``): the caller's are left
+    as they were.
     """
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(trainable, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    losses: list[float] = []
-    start = 0
-    state = checkpoint.load() if checkpoint else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        losses, start = list(state["losses"]), int(state["epoch"])
-    images, labels = data.images.to(device), data.labels.to(device)
-    n = len(data)
-    for epoch in range(start, epochs):
-        for group in optimizer.param_groups:
-            group["lr"] = lr * lr_factor(schedule, epoch, epochs)
-        model.train()
-        order = torch.randperm(n, generator=generator).to(device)
-        total, count = 0.0, 0
-        for begin in range(0, n, batch_size):
-            index = order[begin : begin + batch_size]
-            x = as_batch(images[index])
-            if augment:
-                x = random_crop_flip(x, generator)
-            loss = loss_fn(model, x, labels[index], generator)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(index)
-            count += len(index)
-        losses.append(total / count)
-        if checkpoint:
-            checkpoint.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "generator": generator.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "losses": losses,
-                    "epoch": epoch + 1,
-                }
-            )
-        if on_epoch:
-            on_epoch(epoch, losses[-1])
-    return losses
+    with seeded(seed):
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.SGD(trainable, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        generator = torch.Generator().manual_seed(seed)
+        losses: list[float] = []
+        start = 0
+        state = checkpoint.load() if checkpoint else None
+        if state is not None:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            generator.set_state(state["generator"])
+            torch.set_rng_state(state["torch_rng"])
+            losses, start = list(state["losses"]), int(state["epoch"])
+        images, labels = data.images.to(device), data.labels.to(device)
+        n = len(data)
+        for epoch in range(start, epochs):
+            for group in optimizer.param_groups:
+                group["lr"] = lr * lr_factor(schedule, epoch, epochs)
+            model.train()
+            order = torch.randperm(n, generator=generator).to(device)
+            total, count = 0.0, 0
+            for begin in range(0, n, batch_size):
+                index = order[begin : begin + batch_size]
+                x = as_batch(images[index])
+                if augment:
+                    x = random_crop_flip(x, generator)
+                loss = loss_fn(model, x, labels[index], generator)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * len(index)
+                count += len(index)
+            losses.append(total / count)
+            if checkpoint:
+                checkpoint.save(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "generator": generator.get_state(),
+                        "torch_rng": torch.get_rng_state(),
+                        "losses": losses,
+                        "epoch": epoch + 1,
+                    }
+                )
+            if on_epoch:
+                on_epoch(epoch, losses[-1])
+        return losses

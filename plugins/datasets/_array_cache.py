@@ -1,11 +1,10 @@
 """Decoded train/test image arrays, kept on disk as uncompressed .npz files written
-atomically, so that a slow decode happens once per copy of the data."""
+atomically (``mcbench.toolkit.checkpoint.atomic_write``), so that a slow decode happens
+once per copy of the data."""
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 
 from mcbench.kinds.data import ImageSet
+from mcbench.toolkit.checkpoint import atomic_write
 
 FORMAT = 1
 """Part of every cache file name: bump it when the stored arrays change meaning."""
@@ -59,22 +59,17 @@ def cached(path: Path, build: Callable[[], Decoded]) -> Decoded:
 
 
 def save(path: Path, decoded: Decoded) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f,
-                train_images=decoded.train_images,
-                train_labels=decoded.train_labels,
-                test_images=decoded.test_images,
-                test_labels=decoded.test_labels,
-                class_names=np.array(decoded.class_names),
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(
+        path,
+        lambda f: np.savez(
+            f,
+            train_images=decoded.train_images,
+            train_labels=decoded.train_labels,
+            test_images=decoded.test_images,
+            test_labels=decoded.test_labels,
+            class_names=np.array(decoded.class_names),
+        ),
+    )
 
 
 def file_sha256(path: Path) -> str:

@@ -86,9 +86,11 @@ def list_folders(base: Path) -> Entries:
 
 
 def folders_key(entries: Entries) -> str:
-    """A content key for a folder copy: hash of every image's relative path and size."""
+    """A key for a folder copy that needs no file read: hash of every image's relative
+    path, size and modification time (two copies of equal-sized images written apart differ;
+    the decoded data's own fingerprint is checked again where results are reused)."""
     listing = sorted(
-        f"{split}/{name}/{file}\t{path.stat().st_size}"
+        f"{split}/{name}/{file}\t{path.stat().st_size}\t{path.stat().st_mtime_ns}"
         for split, classes in entries.items()
         for name, files in classes.items()
         for file, path in files

@@ -3,7 +3,6 @@ folders, or a .tar.gz of such folders (decoded once, then read from a cache)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal, get_args
@@ -136,8 +135,8 @@ class CIFAR10(DatasetPlugin):
 
 
 def default_root(cache_dir: Path) -> Path:
-    data = os.environ.get("MCBENCH_DATA")
-    return Path(data) if data else Path(cache_dir) / "data"
+    """Where the data is looked for (and downloaded to) without a root: the cache."""
+    return Path(cache_dir) / "data"
 
 
 def class_balanced(data: ImageSet, subset: int, split: str) -> ImageSet:

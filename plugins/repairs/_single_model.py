@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from mcbench.kinds import ModelPath, RepairContext, RepairPlugin
-from mcbench.toolkit.training import check_optimiser_values, fit
+from mcbench.toolkit.training import check_optimiser_values, fit, seeded
 
 ENDPOINTS = ("A", "B")
 
@@ -63,7 +63,8 @@ def endpoint_index(endpoint: str) -> int:
 
 def copy_of_endpoint(ctx: RepairContext, endpoint: str) -> nn.Module:
     """A fresh network holding a copy of an endpoint's weights (the endpoint is untouched)."""
-    model = ctx.build()
+    with seeded(ctx.seed):  # whatever the build draws does not depend on the global RNG
+        model = ctx.build()
     model.load_state_dict(ctx.endpoints[endpoint_index(endpoint)].state_dict())
     return model
 

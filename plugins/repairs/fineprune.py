@@ -102,7 +102,6 @@ class FinepruneRepair(FinetuneFields, SingleModelRepair):
             raise ValueError(f"prune_fraction must be in [0, 1), got {self.prune_fraction}")
 
     def fit(self, ctx: RepairContext) -> dict[str, torch.Tensor]:
-        torch.manual_seed(ctx.seed)
         model = copy_of_endpoint(ctx, self.endpoint)
         conv = last_conv(model)
         norm = following_batchnorm(model, conv)

@@ -25,7 +25,6 @@ class FinetuneRepair(FinetuneFields, SingleModelRepair):
     name: ClassVar[str] = "finetune"
 
     def fit(self, ctx: RepairContext) -> dict[str, torch.Tensor]:
-        torch.manual_seed(ctx.seed)
         model = copy_of_endpoint(ctx, self.endpoint)
         fit_on_bonafide(model, ctx, self)
         return tensors_of(model)

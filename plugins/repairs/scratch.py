@@ -10,7 +10,7 @@ import torch
 
 import mcbench
 from mcbench.kinds import RepairContext
-from mcbench.toolkit.training import check_optimiser_values
+from mcbench.toolkit.training import check_optimiser_values, seeded
 from mcbench_plugins.repairs._single_model import SingleModelRepair, fit_on_bonafide, tensors_of
 
 
@@ -32,8 +32,8 @@ class ScratchRepair(SingleModelRepair):
         check_optimiser_values(self)
 
     def fit(self, ctx: RepairContext) -> dict[str, torch.Tensor]:
-        torch.manual_seed(ctx.seed)  # the random initialisation depends on the seed only
-        model = ctx.build()
+        with seeded(ctx.seed):  # the random initialisation depends on the seed only
+            model = ctx.build()
         fit_on_bonafide(model, ctx, self)
         return tensors_of(model)
 

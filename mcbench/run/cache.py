@@ -1,0 +1,109 @@
+"""The one cache-or-compute rule of every stage: a stage's result is stored under its
+content key; it is loaded when present, after checking that it was computed from the same
+copy of the data, and computed and stored otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from mcbench.errors import ConfigError
+from mcbench.kinds.data import Dataset
+from mcbench.run.store import Store
+from mcbench.toolkit.checkpoint import Checkpoint
+
+
+@dataclass(frozen=True)
+class DataCopy:
+    """Which copy of a dataset a stage read: its content fingerprint, which tells copies
+    apart (the same data moved or re-packed is the same copy), and where it was read from,
+    for people."""
+
+    fingerprint: str
+    source: str
+
+
+def data_copy(data: Dataset) -> DataCopy:
+    return DataCopy(data.fingerprint, data.source)
+
+
+class DataCopyMismatch(ConfigError):
+    """A cached artifact was computed from another copy of the data than this run reads."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A stage's result: its tensors (None for a stage without any), the JSON stored with
+    them (``meta``), and whether it came from the store."""
+
+    tensors: dict[str, torch.Tensor] | None
+    meta: dict[str, Any]
+    cached: bool
+
+
+class StageCache:
+    """The stages of cells on one copy of the data, stored in ``store``."""
+
+    def __init__(self, store: Store, data: DataCopy):
+        self.store, self.data = store, data
+        self._stamp = {"data": data.fingerprint, "data_source": data.source}
+
+    def check(self, stage: str, key: str) -> None:
+        """Raise DataCopyMismatch if the stored artifact ``stage``/``key`` was computed from
+        another copy of the data. An artifact that records no copy passes."""
+        if not self.store.has_json(stage, key):
+            return
+        meta = self.store.load_json(stage, key)
+        stored = meta.get("data")
+        if stored is not None and stored != self.data.fingerprint:
+            raise DataCopyMismatch(
+                f"results folder {self.store.root}: the cached {stage} artifact {key} was "
+                f"computed from another copy of the data (cached: "
+                f"{meta.get('data_source', '?')}, sha256 of the decoded data {stored}; this "
+                f"run: {self.data.source}, {self.data.fingerprint}); use another --results "
+                f"folder for this copy"
+            )
+
+    def tensors(
+        self,
+        stage: str,
+        key: str,
+        inputs: tuple[str, ...],
+        compute: Callable[[Checkpoint], tuple[dict[str, torch.Tensor], dict[str, Any]]],
+    ) -> Artifact:
+        """The tensors and meta stored for ``stage``/``key``, else those of
+        ``compute(checkpoint)``, stored with the data copy and the keys of the stage's
+        ``inputs`` added to the meta. ``checkpoint`` is where the computation may keep
+        per-epoch state; it is removed once the result is stored."""
+        if self.store.has_tensors(stage, key):
+            self.check(stage, key)
+            return Artifact(
+                self.store.load_tensors(stage, key), self.store.load_json(stage, key), True
+            )
+        checkpoint = self.store.checkpoint(stage, key)
+        tensors, meta = compute(checkpoint)
+        meta = {**meta, **self._stamp, "inputs": list(inputs)}
+        self.store.save_tensors(stage, key, tensors, meta)
+        checkpoint.remove()
+        return Artifact(tensors, meta, False)
+
+    def json(
+        self,
+        stage: str,
+        key: str,
+        inputs: tuple[str, ...],
+        compute: Callable[[], dict[str, Any]],
+    ) -> Artifact:
+        """Like ``tensors``, for a stage whose whole result is JSON (``meta["result"]``)."""
+        if self.store.has_json(stage, key):
+            self.check(stage, key)
+            stored = self.store.load_json(stage, key)
+            if "result" not in stored:  # written before results were stored with their data
+                stored = {"result": stored}
+            return Artifact(None, stored, True)
+        meta = {"result": compute(), **self._stamp, "inputs": list(inputs)}
+        self.store.save_json(stage, key, meta)
+        return Artifact(None, meta, False)

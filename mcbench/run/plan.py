@@ -1,0 +1,82 @@
+"""The stages of a cell as a graph: each stage's name, content key and the keys of the
+stages whose results it reads. Cells that share a key share that stage's result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mcbench.bench.cells import Cell
+from mcbench.vocabulary import ROLES
+
+ENDPOINT, TAMPER, REPAIR, ENDPOINT_EVAL, EVALUATE = (
+    "endpoint",
+    "tamper",
+    "repair",
+    "endpoint-eval",
+    "evaluate",
+)
+
+
+@dataclass(frozen=True)
+class StageRef:
+    stage: str
+    key: str
+    inputs: tuple[str, ...]
+    """The keys of the stages this one reads."""
+    label: str
+    """How progress and logs name it, e.g. "endpoint A"."""
+
+
+def endpoint(cell: Cell, role: str) -> StageRef:
+    return StageRef(ENDPOINT, cell.endpoint_key(role), (), f"endpoint {role}")
+
+
+def tamper(cell: Cell, role: str) -> StageRef:
+    return StageRef(TAMPER, cell.tamper_key(role), (cell.endpoint_key(role),), f"tamper {role}")
+
+
+def attacked(cell: Cell, role: str) -> StageRef:
+    """The model the repair starts from: tampered, or as trained."""
+    return tamper(cell, role) if cell.attack_stage == "tamper" else endpoint(cell, role)
+
+
+def endpoint_eval(cell: Cell, role: str, untampered: bool = False) -> StageRef:
+    """The scores of an endpoint: as trained (``untampered``) or as the repair gets it."""
+    scored = endpoint(cell, role) if untampered else attacked(cell, role)
+    return StageRef(
+        ENDPOINT_EVAL,
+        cell.endpoint_eval_key(role, untampered),
+        (scored.key,),
+        f"endpoint-eval {role}{' untampered' if untampered else ''}",
+    )
+
+
+def repair(cell: Cell) -> StageRef:
+    return StageRef(
+        REPAIR, cell.repair_key(), tuple(attacked(cell, r).key for r in ROLES), "repair"
+    )
+
+
+def evaluate(cell: Cell) -> StageRef:
+    """Scoring along the repair's path; its result is the cell's record, which also holds
+    the endpoints' scores."""
+    scores = [s.key for s in _endpoint_evals(cell)]
+    inputs = (repair(cell).key, *(attacked(cell, r).key for r in ROLES), *scores)
+    return StageRef(EVALUATE, cell.cell_id, inputs, "evaluate")
+
+
+def _endpoint_evals(cell: Cell) -> list[StageRef]:
+    untampered = (
+        [endpoint_eval(cell, r, untampered=True) for r in ROLES]
+        if cell.attack_stage == "tamper"
+        else []
+    )
+    return [*untampered, *(endpoint_eval(cell, r) for r in ROLES)]
+
+
+def cell_stages(cell: Cell) -> list[StageRef]:
+    """Every stage of a cell, each after the stages it reads, ending with the evaluation."""
+    stages = [endpoint(cell, r) for r in ROLES]
+    if cell.attack_stage == "tamper":
+        stages += [tamper(cell, r) for r in ROLES]
+    return [*stages, *_endpoint_evals(cell), repair(cell), evaluate(cell)]
