@@ -6,6 +6,10 @@ once per plugin class it provides, e.g.::
     @mcbench.hookimpl
     def mcbench_register_attacks(register):
         register(Checkerboard)
+
+Hooks are called through pluggy, one implementation at a time, so an implementation may
+leave out arguments it does not use and may be a wrapper or marked tryfirst/trylast. An
+installed plugin whose hook raises is skipped with a warning.
 """
 
 from collections.abc import Callable

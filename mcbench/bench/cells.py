@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mcbench.bench.nested import Nested, nested_versions
 from mcbench.bench.settings import AdversarialTraining, EvalSettings, SplitSettings, TrainSettings
 from mcbench.hashing import content_hash
 from mcbench.registry.params import to_plain
@@ -16,15 +17,20 @@ from mcbench.registry.registry import Entry
 from mcbench.vocabulary import PLUGIN_AXES, ROLES
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PluginSpec:
     """One named, parameterised plugin as the YAML chose it. ``label`` tells apart two
-    entries of one plugin with different parameters (e.g. two robust accuracies)."""
+    entries of one plugin with different parameters (e.g. two robust accuracies);
+    ``nested`` are the plugins its parameters hold (e.g. a metric's attack).
+
+    Two specs are equal when they are of one kind and have one identity: the same
+    plugin, parameters, versions and label."""
 
     kind: str
-    entry: Entry = field(compare=False)
-    instance: Any = field(compare=False)
+    entry: Entry
+    instance: Any
     label: str | None = None
+    nested: tuple[Nested, ...] = ()
 
     @property
     def name(self) -> str:
@@ -43,7 +49,25 @@ class PluginSpec:
         out = {"name": self.name, "params": self.params, "version": self.entry.cache_version}
         if self.label:
             out["label"] = self.label
+        versions = nested_versions(self.nested)
+        if versions:
+            out["nested_versions"] = versions
         return out
+
+    def _digest(self) -> tuple[str, str]:
+        return self.kind, content_hash(self.identity())
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, PluginSpec):
+            return NotImplemented
+        return self._digest() == other._digest()
+
+    def __hash__(self) -> int:
+        return hash(self._digest())
+
+
+def _provided_by(entry: Entry) -> str:
+    return f"{entry.distribution} {entry.version}"
 
 
 def _identity(spec: PluginSpec | None):
@@ -65,6 +89,8 @@ class Cell:
     split: SplitSettings
     evaluate: EvalSettings
     adversarial: AdversarialTraining = AdversarialTraining()
+    settings_plugins: tuple[Nested, ...] = field(default=(), compare=False)
+    """The plugins the settings sections hold, e.g. at "adversarial.attack"."""
 
     @property
     def attack_stage(self) -> str | None:
@@ -84,6 +110,9 @@ class Cell:
         if role in self.adversarial.endpoints:
             attack = self.adversarial.attack
             identity["adversarial"] = {"name": attack.name, "params": to_plain(attack)}
+            versions = nested_versions(self.settings_plugins, within="adversarial")
+            if versions:
+                identity["adversarial"]["nested_versions"] = versions
         return identity
 
     def endpoint_key(self, role: str) -> str:
@@ -173,11 +202,19 @@ class Cell:
         return [s for s in specs if s is not None]
 
     def plugin_provenance(self) -> dict[str, str]:
-        """Which distribution and version provides each plugin: ``{"kind:name": "dist ver"}``."""
-        return {
-            f"{spec.kind}:{spec.name}": f"{spec.entry.distribution} {spec.entry.version}"
-            for spec in self.plugin_specs()
-        }
+        """Which distribution and version provides each plugin, ``"dist ver"``, by where
+        it sits: ``"kind:name"`` for the plugins the cell names, ``"kind:name.param:name"``
+        for one a plugin's parameter holds (``"metric:robust_accuracy.attack:pgd"``) and
+        ``"settings:section.param:name"`` for one a settings section holds
+        (``"settings:adversarial.attack:pgd"``)."""
+        out = {}
+        for spec in self.plugin_specs():
+            out[f"{spec.kind}:{spec.name}"] = _provided_by(spec.entry)
+            for n in spec.nested:
+                out[f"{spec.kind}:{spec.name}.{n.at}:{n.entry.name}"] = _provided_by(n.entry)
+        for n in self.settings_plugins:
+            out[f"settings:{n.at}:{n.entry.name}"] = _provided_by(n.entry)
+        return out
 
     def label(self) -> str:
         parts = [

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from mcbench.bench.cells import Cell, PluginSpec
+from mcbench.bench.nested import Nested, nested_plugins
 from mcbench.bench.settings import AdversarialTraining, EvalSettings, SplitSettings, TrainSettings
 from mcbench.bench.yamlfile import format_key, load_with_lines
 from mcbench.errors import ConfigError
 from mcbench.kinds import TamperAttack
 from mcbench.registry.params import BadParam, UnknownParam, build, suggest
-from mcbench.registry.registry import Registry
+from mcbench.registry.registry import Registry, host_cache_version
 from mcbench.vocabulary import KIND_BY_AXIS
 
 TOP_KEYS = ("version", "description", "defaults", "tracks", "profiles")
@@ -180,6 +181,11 @@ def _expand(track: str, s: dict, loc: _Located, registry: Registry) -> list[Cell
     sections = {
         key: _section(cls, s.get(key) or {}, key, loc, registry) for key, cls in SECTIONS.items()
     }
+    settings_plugins = tuple(
+        Nested(f"{key}.{n.at}", n.entry, n.holder_version)
+        for key, section in sections.items()
+        for n in nested_plugins(section, registry, host_cache_version())
+    )
     axes["metrics"] = _labelled(axes["metrics"])
     needs_connection = any(r.entry.cls.uses_connection for r in axes["repairs"])
     if needs_connection and not axes["connections"]:
@@ -206,6 +212,7 @@ def _expand(track: str, s: dict, loc: _Located, registry: Registry) -> list[Cell
                     seed=seed,
                     metrics=tuple(axes["metrics"]),
                     **sections,
+                    settings_plugins=settings_plugins,
                 )
             )
     return cells
@@ -268,11 +275,12 @@ def _plugins(items, axis: str, kind: str, loc: _Located, registry: Registry) -> 
         except KeyError as e:
             raise loc.error(e.args[0], name_at) from None
         try:
-            instance = build(entry.cls, values, resolve=_resolver(registry))
+            instance = build(entry.cls, values, resolve=registry.resolve)
         except (UnknownParam, BadParam) as e:
             at = (axis, i, *e.key.split(".")) if e.key and isinstance(item, dict) else (axis, i)
             raise loc.error(str(e), at) from None
-        specs.append(PluginSpec(kind=kind, entry=entry, instance=instance))
+        nested = nested_plugins(instance, registry, entry.cache_version)
+        specs.append(PluginSpec(kind=kind, entry=entry, instance=instance, nested=nested))
     names = [(s.name, s.identity()["params"]) for s in specs]
     for i, key in enumerate(names):
         if key in names[:i]:
@@ -280,23 +288,6 @@ def _plugins(items, axis: str, kind: str, loc: _Located, registry: Registry) -> 
                 f"{specs[i].name!r} is listed twice with the same parameters", (axis, i)
             )
     return specs
-
-
-def _resolver(registry: Registry):
-    """Finds the plugin named in a parameter that is itself a plugin (e.g. a metric's
-    attack), checking it is of the required base (e.g. an evasion attack)."""
-
-    def resolve(base: type, name: str) -> type:
-        cls = registry.get(base.kind, name).cls
-        if not issubclass(cls, base):
-            fitting = [e.name for e in registry.all(base.kind) if issubclass(e.cls, base)]
-            raise KeyError(
-                f"{base.kind} {name!r} is not a {base.__name__}; expected one of: "
-                f"{', '.join(fitting)}"
-            )
-        return cls
-
-    return resolve
 
 
 def _ints(values, key: str, loc: _Located, minimum: int) -> list[int]:
@@ -314,7 +305,7 @@ def _section(cls, values, key: str, loc: _Located, registry: Registry):
     if not isinstance(values, dict):
         raise loc.error(f"expected a mapping of {key} settings", (key,))
     try:
-        return build(cls, values, resolve=_resolver(registry))
+        return build(cls, values, resolve=registry.resolve)
     except (UnknownParam, BadParam) as e:
         raise loc.error(str(e), (key, *e.key.split(".")) if e.key else (key,)) from None
 

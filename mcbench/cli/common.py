@@ -25,33 +25,45 @@ def fail(message: str, code: int = 2):
     sys.exit(code)
 
 
+BLOCK_ENV = "MCBENCH_BLOCK_PLUGINS"
+
+
 class Group(click.Group):
-    """Turns user-input errors into one clear line and exit code 2, and adds the commands
-    of plugins (hook mcbench_register_commands) only when a name is not a built-in, so
-    built-in commands do not import every plugin."""
+    """Turns user-input errors into one clear line and exit code 2, takes the global
+    ``--block`` option, and adds the commands of plugins (hook mcbench_register_commands)
+    only when a name is not a built-in, so built-in commands do not import every plugin.
 
-    _plugins_loaded = False
+    Plugins are loaded at most once per invocation, held by the click context
+    (``_plugins``), and every broken one is reported with one warning line."""
 
-    def _load_plugin_commands(self):
-        if not self._plugins_loaded:
-            Group._plugins_loaded = True
-            from mcbench.registry.manager import make_plugin_manager
-
-            try:
-                make_plugin_manager().hook.mcbench_register_commands(cli=self)
-            except PluginError as e:
-                fail(str(e))
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.params.append(
+            click.Option(
+                ["--block"],
+                metavar="NAME",
+                multiple=True,
+                expose_value=False,
+                is_eager=True,
+                callback=_remember_blocked,
+                help=f"do not load the plugin with this entry-point name (repeatable; "
+                f"also ${BLOCK_ENV}, comma-separated); a broken plugin is skipped with a "
+                f"warning anyway, this silences it",
+            )
+        )
 
     def get_command(self, ctx, name):
         command = super().get_command(ctx, name)
         if command is None:
-            self._load_plugin_commands()
-            command = super().get_command(ctx, name)
+            command = _plugins(ctx).commands.get(name)
         return command
 
     def list_commands(self, ctx):
-        self._load_plugin_commands()
-        return super().list_commands(ctx)
+        try:
+            extra = _plugins(ctx).commands
+        except PluginError as e:
+            fail(str(e))
+        return sorted(set(super().list_commands(ctx)) | set(extra))
 
     def invoke(self, ctx):
         try:
@@ -60,10 +72,41 @@ class Group(click.Group):
             fail(str(e))
 
 
-def registry():
-    from mcbench.registry import load_registry
+def _remember_blocked(ctx, param, values):
+    ctx.meta.setdefault("mcbench.block", []).extend(values)
 
-    return load_registry()
+
+def blocked_plugins(ctx: click.Context | None) -> tuple[str, ...]:
+    """The entry-point names not to load: $MCBENCH_BLOCK_PLUGINS and every --block."""
+    given = [os.environ.get(BLOCK_ENV, "")]
+    if ctx is not None:
+        given += ctx.meta.get("mcbench.block", [])
+    return tuple(name.strip() for text in given for name in text.split(",") if name.strip())
+
+
+class _Plugins:
+    """The plugins of one invocation: the registry and the plugins' commands."""
+
+    def __init__(self, blocked: tuple[str, ...]):
+        from mcbench.registry import load_registry
+
+        self.registry = load_registry(blocked=blocked)
+        self.commands, _ = self.registry.commands(click.Group)
+        for failure in self.registry.failures:
+            click.echo(f"warning: {failure.warning()}", err=True)
+
+
+def _plugins(ctx: click.Context | None) -> _Plugins:
+    if ctx is None:
+        return _Plugins(blocked_plugins(None))
+    if "mcbench.plugins" not in ctx.meta:
+        ctx.meta["mcbench.plugins"] = _Plugins(blocked_plugins(ctx))
+    return ctx.meta["mcbench.plugins"]
+
+
+def registry():
+    """The plugin registry of this invocation (loaded on first use)."""
+    return _plugins(click.get_current_context(silent=True)).registry
 
 
 def load(file, profile, tracks):
@@ -110,8 +153,8 @@ def data_options(command):
 def start_computing(results, device):
     """The torch device to use, with logging to RESULTS/mcbench.log set up."""
     from mcbench.run.allocator import keep_freed_memory
+    from mcbench.run.device import resolve_device
     from mcbench.run.progress import setup_logging
-    from mcbench.run.runner import resolve_device
 
     keep_freed_memory()
     try:

@@ -78,16 +78,22 @@ class ParamTypeError(ValueError):
     pass
 
 
-def coerce(value: Any, tp: Any) -> Any:
+Resolve = Callable[[type, str], type]
+"""(plugin base class, name) -> the registered plugin class of that name, or KeyError."""
+
+
+def coerce(value: Any, tp: Any, resolve: Resolve | None = None) -> Any:
     """Check a YAML value against an annotation; return it in the annotated form
-    (lists become tuples, ints become floats where a float is expected)."""
+    (lists become tuples, ints become floats where a float is expected). A plugin named
+    in the value (``{name: pgd, steps: 3}``) is found with ``resolve``; without one,
+    among the installed plugins."""
     origin, args = get_origin(tp), get_args(tp)
     if tp is Any:
         return value
     if is_plugin_type(tp):
         if isinstance(value, tp):
             return value
-        return _plugin_from_plain(value, tp)
+        return _plugin_from_plain(value, tp, resolve or _installed())
     if origin is Literal:
         if value in args:
             return value
@@ -96,7 +102,7 @@ def coerce(value: Any, tp: Any) -> Any:
         errors = []
         for option in args:
             try:
-                return coerce(value, option)
+                return coerce(value, option, resolve)
             except ParamTypeError as e:
                 errors.append(str(e))
         raise ParamTypeError(f"expected {type_name(tp)}, got {value!r}")
@@ -126,7 +132,7 @@ def coerce(value: Any, tp: Any) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ParamTypeError(f"expected a list, got {value!r}")
         inner = args[0] if args else Any
-        items = [coerce(v, inner) for v in value]
+        items = [coerce(v, inner, resolve) for v in value]
         return tuple(items) if origin is tuple else items
     if origin is dict or tp is dict:
         if isinstance(value, dict):
@@ -138,10 +144,6 @@ def coerce(value: Any, tp: Any) -> Any:
 def suggest(word: str, choices) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
     return f" - did you mean {close[0]!r}?" if close else ""
-
-
-Resolve = Callable[[type, str], type]
-"""(plugin base class, name) -> the registered plugin class of that name, or KeyError."""
 
 
 def build(cls: type, values: dict[str, Any], resolve: Resolve | None = None):
@@ -166,6 +168,11 @@ def build(cls: type, values: dict[str, Any], resolve: Resolve | None = None):
             kwargs[key] = coerce(value, params[key].type)
         except ParamTypeError as e:
             raise BadParam(key, str(e)) from None
+    if resolve is not None:
+        for name, p in params.items():
+            base = plugin_type(p.type)
+            if name not in kwargs and base is not None and isinstance(p.default, base):
+                kwargs[name] = _default_plugin(name, p.default, base, resolve)
     missing = [n for n, p in params.items() if p.default is dataclasses.MISSING and n not in kwargs]
     if missing:
         raise BadParam(missing[0], f"missing required parameter {missing[0]!r}")
@@ -192,24 +199,36 @@ def _nested(key: str, value: Any, base: type, resolve: Resolve):
         raise type(e)(f"{key}.{e.key}" if e.key else key, str(e)) from None
 
 
-def _plugin_from_plain(value: Any, base: type):
-    """Rebuild a nested plugin from its plain form ({name, parameters}) by finding the
-    loaded subclass of ``base`` with that name."""
-    name = value.get("name") if isinstance(value, dict) else value
-    if not isinstance(name, str):
-        raise ParamTypeError(f"expected a {base.kind} name or a mapping with 'name', got {value!r}")
-    found = [c for c in _subclasses(base) if getattr(c, "name", None) == name]
-    if not found:
-        raise ParamTypeError(f"no loaded {base.__name__} named {name!r}")
-    inner = {k: v for k, v in value.items() if k != "name"} if isinstance(value, dict) else {}
-    hints = typing.get_type_hints(found[0])
-    return found[0](**{k: coerce(v, hints[k]) for k, v in inner.items()})
+def _default_plugin(key: str, default, base: type, resolve: Resolve):
+    """A parameter's default plugin (e.g. a metric's default attack, pgd) as the registry
+    provides it by name: an error if no plugin has that name (e.g. it is blocked), the
+    other class with its own defaults if that name is now another plugin's. With the
+    registered class it is the default itself, so the parameters stay as declared."""
+    try:
+        cls = resolve(base, default.name)
+    except KeyError as e:
+        raise BadParam(key, f"the default {default.name!r} is not available: {e.args[0]}") from None
+    if cls is type(default):
+        return default
+    try:
+        return build(cls, {}, resolve)
+    except (UnknownParam, BadParam) as e:
+        raise type(e)(f"{key}.{e.key}" if e.key else key, str(e)) from None
 
 
-def _subclasses(base: type):
-    for sub in base.__subclasses__():
-        yield sub
-        yield from _subclasses(sub)
+def _plugin_from_plain(value: Any, base: type, resolve: Resolve):
+    """Rebuild a nested plugin from its plain form (a name, or {name, parameters})."""
+    try:
+        return _nested("", value, base, resolve)
+    except (UnknownParam, BadParam) as e:
+        raise ParamTypeError(str(e)) from None
+
+
+def _installed() -> Resolve:
+    """Resolve names among the installed plugins (the ``mcbench`` entry points)."""
+    from mcbench.registry.registry import load_registry
+
+    return load_registry().resolve
 
 
 def _culprit(cls: type, kwargs: dict[str, Any]) -> str | None:
