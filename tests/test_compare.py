@@ -35,6 +35,7 @@ def record(
 ):
     t = 0.5 if connection else None
     return {
+        "schema": 2,
         "cell_id": cell_id,
         "status": "ok",
         "label": f"{repair} {connection} n={budget}",
@@ -209,3 +210,27 @@ def test_a_broken_record_file_is_named(tmp_path):
     (tmp_path / "mine" / "records" / "broken.json").write_text('{"cell_id": "x"}')
     result = CliRunner().invoke(cli, ["leaderboard", mine])
     assert result.exit_code == 2 and "not a result record" in result.output
+
+
+def test_a_published_record_without_a_parameter_added_since_still_compares():
+    published = record("p", spec("path", epochs=40), 0.80, 0.05, connection="bezier")
+    mine = record("m", spec("path", epochs=40, warmup=5), 0.82, 0.04, connection="bezier")
+    result = compare([mine], [published])
+    table = result.table.set_index("repair")
+    assert sorted(table.index) == ["path(warmup=-)", "path(warmup=5)"]
+    assert table.loc["path(warmup=5)", "source"] == "yours"
+    assert table.loc["path(warmup=5)", "rank:clean_accuracy"] == 1
+    assert table.loc["path(warmup=-)", "rank:attack_success_rate"] == 2
+
+
+def test_a_record_without_its_reported_t_on_its_path_has_no_row():
+    off_path = record("p5", "path", 0.99, 0.01, connection="polychain")
+    off_path["path"][0]["t"] = 0.25  # the reported t is 0.5
+    result = compare([record("m0", "mine", 0.81, 0.02)], [*PUBLISHED, off_path])
+    table = result.table
+    assert sorted(zip(table.repair, table.connection, table.source)) == [
+        ("finetune", "-", "published"),
+        ("mine", "-", "yours"),
+        ("path", "bezier", "published"),
+        ("path", "linear", "published"),
+    ]

@@ -9,7 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from mcbench.cli import cli
-from mcbench.results.leaderboard import build_tables, load_records, render
+from mcbench.results.format import render
+from mcbench.results.labels import plugin_labels
+from mcbench.results.leaderboard import build_tables
+from mcbench.results.records import from_json, load_records
 
 
 def record(cell_id, seed, connection, acc_mid, asr_mid, budget=500, depth=20, status="ok"):
@@ -139,7 +142,7 @@ def test_weight_attacks_show_the_untampered_endpoints_and_one_tamper_row_per_end
             }
             for i, role in enumerate("AB")
         }
-        rows.append(r)
+        rows.append(from_json(r))  # a schema-1 record: gda's figures are filled in
     tables = build_tables(rows)
     summary = tables["summary"]
     assert summary["untampered:clean_accuracy_mean"].tolist() == pytest.approx([0.78, 0.78])
@@ -169,7 +172,7 @@ def test_barrier_heights_and_the_loss_eigenvalue_correlation_against_hand_figure
         {"t": t, "clean_accuracy": a, "adversarial_loss": l, "input_hessian_eig": e}
         for t, a, l, e in zip((0.0, 0.5, 1.0), (0.9, 0.5, 0.8), loss, eig)
     ]
-    table = build_tables([r])["barriers"]
+    table = build_tables([from_json(r)])["barriers"]
     # interpolation at t=0.5: accuracy 0.85 (path 0.5), loss 1.5 (path 3.0)
     assert table["barrier:clean_accuracy_mean"].iloc[0] == pytest.approx(0.35)
     assert table["barrier:adversarial_loss_mean"].iloc[0] == pytest.approx(1.5)
@@ -177,4 +180,57 @@ def test_barrier_heights_and_the_loss_eigenvalue_correlation_against_hand_figure
     assert table["pearson_mean"].iloc[0] == pytest.approx(np.corrcoef(loss, eig)[0, 1])
     # a path never worse than the interpolation has no barrier
     r["path"][1].update(clean_accuracy=0.95, adversarial_loss=1.2, input_hessian_eig=12.0)
-    assert build_tables([r])["barriers"]["barrier:adversarial_loss_mean"].iloc[0] == 0.0
+    assert build_tables([from_json(r)])["barriers"]["barrier:adversarial_loss_mean"].iloc[0] == 0.0
+
+
+def test_labels_when_a_plugin_gained_a_parameter_between_records():
+    """An older record of a plugin (without a parameter added since) beside a newer one:
+    the parameter that tells them apart is shown, '-' where a record lacks it."""
+    older, newer = record("old", 0, "bezier", 0.8, 0.1), record("new", 0, "bezier", 0.7, 0.2)
+    older["config"]["repair"]["params"] = {"epochs": 40}
+    newer["config"]["repair"]["params"] = {"epochs": 40, "warmup": 5}
+    labels = plugin_labels([older, newer])["repair"]
+    assert labels == {"old": "path(warmup=-)", "new": "path(warmup=5)"}
+    summary = build_tables([older, newer])["summary"]
+    assert dict(zip(summary.repair, summary.clean_accuracy_mean)) == {
+        "path(warmup=-)": 0.8,
+        "path(warmup=5)": 0.7,
+    }
+
+
+def test_a_weight_attack_shows_the_figures_it_declares():
+    """Schema 2: the tamper table's figures are those in the record's attack_info."""
+    r = record("w0", 0, "bezier", 0.7, 0.1)
+    r.update(schema=2, keys={"tamper_A": "ka", "tamper_B": "kb"})
+    r["config"]["attack"] = {"name": "my_attack", "params": {}, "version": "x"}
+    r["attack_info"] = {"name": "my_attack", "report_figures": ["rounds"]}
+    report = {"size": {"l0": 3, "l2": 0.5, "linf": 0.1}, "rounds": 7, "steps": 99}
+    r["tamper"] = {"A": dict(report), "B": {**report, "rounds": 8}}
+    tamper = build_tables([from_json(r)])["tamper"]
+    assert tamper["rounds"].tolist() == [7, 8]
+    assert "steps" not in tamper  # reported, not declared
+
+
+def test_the_correlation_is_between_the_metrics_that_declare_it():
+    """Schema 2: a metric names the metrics it is correlated with along t."""
+    r = record("e0", 0, "bezier", 0.5, 0.1)
+    r.update(schema=2, reported_t=0.6)
+    r["config"]["metrics"] = [{"name": m, "params": {}} for m in ("sharpness", "adv", "other")]
+    r["metric_info"] = {
+        "sharpness": {"name": "sharpness", "correlate_with": ["adv"], "higher_is_better": False},
+        "adv": {"name": "adv", "correlate_with": [], "higher_is_better": False},
+        "other": {"name": "other", "correlate_with": [], "higher_is_better": False},
+    }
+    sharp, adv, other = [1.0, 4.0, 2.0, 0.5], [2.0, 5.0, 5.0, 1.0], [0.0, 1.0, 0.0, 1.0]
+    r["path"] = [
+        {"t": t, "sharpness": s, "adv": a, "other": o}
+        for t, s, a, o in zip((0.0, 0.3, 0.6, 1.0), sharp, adv, other)
+    ]
+    barriers = build_tables([from_json(r)])["barriers"]
+    # Pearson r by hand: means 1.875 and 3.25
+    ds, da = [x - 1.875 for x in sharp], [x - 3.25 for x in adv]
+    r_hand = sum(a * b for a, b in zip(ds, da)) / (
+        sum(a * a for a in ds) ** 0.5 * sum(b * b for b in da) ** 0.5
+    )
+    assert barriers["pearson_mean"].iloc[0] == pytest.approx(r_hand)
+    assert not [c for c in barriers.columns if "other" in c and c.startswith("pearson")]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mcbench.results.plots import budget_figures, path_figures, write_plots
+from mcbench.results.records import from_json
 
 EVASION_RESULTS = Path(__file__).resolve().parents[1] / "leaderboards" / "evasion-path-quick"
 GRID = [0.0, 0.5, 1.0]
@@ -35,26 +36,29 @@ def record(
     seed=0,
     status="ok",
 ):
-    """A result record; ``values`` maps each t (None for a single model) to its scores."""
-    return {
-        "schema": 1,
-        "cell_id": cell_id,
-        "status": status,
-        "config": {
-            "track": track,
-            "dataset": spec("cifar10"),
-            "architecture": spec("convnet"),
-            "attack": spec(attack) if attack else None,
-            "repair": spec(repair),
-            "connection": spec(connection) if connection else None,
-            "budget": budget,
-            "seed": seed,
-            "metrics": [spec(m) for m in metrics],
-        },
-        "metric_info": info,
-        "reported_t": 0.5 if connection else None,
-        "path": [{"t": t, **scores, "notes": {}} for t, scores in values.items()],
-    }
+    """A schema-1 result record as read; ``values`` maps each t (None for a single model)
+    to its scores."""
+    return from_json(
+        {
+            "schema": 1,
+            "cell_id": cell_id,
+            "status": status,
+            "config": {
+                "track": track,
+                "dataset": spec("cifar10"),
+                "architecture": spec("convnet"),
+                "attack": spec(attack) if attack else None,
+                "repair": spec(repair),
+                "connection": spec(connection) if connection else None,
+                "budget": budget,
+                "seed": seed,
+                "metrics": [spec(m) for m in metrics],
+            },
+            "metric_info": info,
+            "reported_t": 0.5 if connection else None,
+            "path": [{"t": t, **scores, "notes": {}} for t, scores in values.items()],
+        }
+    )
 
 
 BACKDOOR_METRICS = ["clean_accuracy", "attack_success_rate", "loss"]
@@ -352,9 +356,47 @@ def test_published_evasion_records(tmp_path):
     written = write_plots(EVASION_RESULTS, tmp_path)
     assert {p.suffix for p in written} == {".png", ".svg"}
     assert all(p.is_file() and p.stat().st_size > 1000 for p in written)
-    from mcbench.results.leaderboard import load_records
+    from mcbench.results.records import load_records
 
     (figure,) = path_figures(load_records(EVASION_RESULTS)[0]).values()
     twin = axis_with(figure, "bezier: input_hessian_eig")
     assert twin not in figure.axes[:2]
     assert twin.get_shared_x_axes().joined(twin, figure.axes[1])
+
+
+def test_a_metric_goes_on_the_right_hand_axis_because_its_record_says_so():
+    """Schema 2: the axis is what the metric declares, whatever its name."""
+    metrics = ["clean_accuracy", "loss", "sharpness", "input_hessian_eig"]
+    info = {
+        "clean_accuracy": {**PERCENT, "name": "clean_accuracy", "plot_axis": "top"},
+        "loss": {"name": "loss", "percent": False, "plot_axis": "bottom"},
+        "sharpness": {"name": "sharpness", "percent": False, "plot_axis": "right"},
+        "input_hessian_eig": {"name": "input_hessian_eig", "percent": False, "plot_axis": "bottom"},
+    }
+    values = {t: {m: 0.1 + t for m in metrics} for t in GRID}
+    r = record("x", track="evasion-path", attack=None, metrics=metrics, info=info, values=values)
+    r = from_json({**r, "schema": 2, "metric_info": info})
+    figure = next(iter(path_figures([r]).values()))
+    top, bottom = figure.axes[0], figure.axes[1]
+    twin = axis_with(figure, "bezier: sharpness")
+    assert twin not in (top, bottom) and twin.get_ylabel() == "sharpness"
+    assert axis_with(figure, "bezier: input_hessian_eig") is bottom
+
+
+def test_connections_are_styled_in_the_order_their_cells_ran():
+    def ran(connection, date):
+        r = record(
+            connection,
+            connection=connection,
+            metrics=BACKDOOR_METRICS,
+            info=BACKDOOR_INFO,
+            values={t: backdoor_scores(connection, 500, 0, t) for t in GRID},
+        )
+        return {**r, "provenance": {"date": date}}
+
+    for first, second in (("linear", "bezier"), ("bezier", "linear")):
+        records = [ran(second, "2026-01-01T10:00:00"), ran(first, "2026-01-01T09:00:00")]
+        top = next(iter(path_figures(records).values())).axes[0]
+        # the first style is a solid line with circles, the second dash-dot with squares
+        assert line(top, f"{first}: clean_accuracy").get_marker() == "o"
+        assert line(top, f"{second}: clean_accuracy").get_marker() == "s"

@@ -159,3 +159,88 @@ def test_every_published_record_rebuilds_to_its_own_cell(registry, tmp_path):
         file = write_benchmark(record, tmp_path / f"{record['cell_id']}.yaml")
         [cell] = load_benchmark(file, registry).cells
         assert cell.cell_id == record["cell_id"], record["label"]
+
+
+def copies(published, tmp_path, labels):
+    """The published records in a new folder with their budgets relabelled
+    ({connection: "n=..."}), and a results folder already holding their re-runs."""
+    folder, rerun = tmp_path / "published", tmp_path / "rerun"
+    out = {}
+    for sub in (folder, rerun):
+        (sub / "records").mkdir(parents=True)
+    for record in records_of(published).values():
+        (rerun / "records" / f"{record['cell_id']}.json").write_text(json.dumps(record))
+        connection = record["config"]["connection"]["name"]
+        record["label"] = record["label"].replace("n=40", labels[connection])
+        (folder / "records" / f"{record['cell_id']}.json").write_text(json.dumps(record))
+        out[connection] = record
+    return folder, rerun, out
+
+
+def verify(folder, rerun, *rows):
+    args = ["leaderboard", "verify", str(folder), *rows, "--results", str(rerun)]
+    return CliRunner().invoke(cli, [*args, "--device", "cpu"])
+
+
+def test_a_query_matches_whole_label_tokens_not_substrings(published, tmp_path):
+    folder, rerun, records = copies(published, tmp_path, {"linear": "n=500", "bezier": "n=50"})
+    result = verify(folder, rerun, "n=50")
+    assert result.exit_code == 0, result.output
+    assert records["bezier"]["cell_id"] in result.output
+    assert records["linear"]["cell_id"] not in result.output and "n=500" not in result.output
+
+
+def test_an_ambiguous_query_is_refused_with_its_candidates(published, tmp_path):
+    folder, rerun, records = copies(published, tmp_path, {"linear": "n=500", "bezier": "n=50"})
+    result = verify(folder, rerun, "path")
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "'path' matches 2 records" in result.output
+    assert all(r["cell_id"] in result.output for r in records.values())
+    assert "reproduces" not in result.output
+    both = verify(folder, rerun, "path", "--all")
+    assert both.exit_code == 0, both.output
+    assert both.output.count(": reproduces: ") == 2
+
+
+def test_a_rerun_without_any_value_is_a_verdict_not_a_traceback(published, tmp_path):
+    folder, rerun, records = copies(published, tmp_path, {"linear": "n=40", "bezier": "n=40"})
+    cell_id = records["bezier"]["cell_id"]
+    again = json.loads((rerun / "records" / f"{cell_id}.json").read_text())
+    for point in again["path"]:
+        point.update({k: None for k in point if k not in ("t", "notes")})
+    again["endpoints"] = {}
+    (rerun / "records" / f"{cell_id}.json").write_text(json.dumps(again))
+    result = verify(folder, rerun, cell_id)
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1
+    assert "DOES NOT reproduce: 0/15 values" in result.output
+
+    # a published record with no value at all verifies nothing: not a pass
+    published_record = records["bezier"]
+    published_record["path"] = [{"t": p["t"]} for p in published_record["path"]]
+    published_record["endpoints"] = {}
+    (folder / "records" / f"{cell_id}.json").write_text(json.dumps(published_record))
+    result = verify(folder, rerun, cell_id)
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1 and "no value to compare" in result.output
+
+
+def test_select_rows_matches_whole_words_and_cell_id_prefixes():
+    from mcbench.errors import ConfigError
+    from mcbench.results.verify import select_rows
+
+    records = [
+        {"cell_id": f"{i}{budget}aaaa", "label": f"backdoor-repair path bezier n={budget} seed=0"}
+        for i, budget in enumerate((50, 250, 500, 2500))
+    ]
+    by_budget = {r["label"].split()[3]: r for r in records}
+    assert select_rows(records, ["n=250"]) == [by_budget["n=250"]]
+    assert select_rows(records, ["bezier n=50"]) == [by_budget["n=50"]]
+    assert select_rows(records, ["32500"]) == [by_budget["n=2500"]]  # first characters
+    assert select_rows(records, ["n=2500", "n=50"]) == [by_budget["n=50"], by_budget["n=2500"]]
+    with pytest.raises(ConfigError, match="'bezier' matches 4 records"):
+        select_rows(records, ["bezier"])
+    assert select_rows(records, ["bezier"], every=True) == records
+    for nothing in ("n=5", "", "bezier n=100"):
+        with pytest.raises(ConfigError, match="no record matches"):
+            select_rows(records, [nothing])

@@ -11,7 +11,9 @@ from mcbench.cli.common import data_options, default_cache_dir, fail, load, star
 
 
 def print_leaderboard(results, fmt, cell_ids=None, along_path=True, table=None):
-    from mcbench.results.leaderboard import TITLES, build_tables, load_records, metric_info, render
+    from mcbench.results.format import render
+    from mcbench.results.leaderboard import TITLES, build_tables, tables_to_print
+    from mcbench.results.records import load_records, metric_info
 
     records, failed = load_records(results)
     if cell_ids is not None:
@@ -20,19 +22,7 @@ def print_leaderboard(results, fmt, cell_ids=None, along_path=True, table=None):
         failed = [r for r in failed if r["cell_id"] in wanted]
     tables = build_tables(records)
     info = metric_info(records)
-    if table is not None:
-        names = [table]
-    elif fmt == "csv":  # one table per CSV file: the summary unless another is asked for
-        names = ["summary"]
-    else:
-        names = [n for n in ("summary", "barriers", "tamper") if n in tables]
-        names += ["path"] if along_path else []
-    for name in names:
-        if name not in tables:
-            raise click.UsageError(
-                f"no {name!r} table: the records have no "
-                f"{'weight attacks' if name == 'tamper' else 'paths'}"
-            )
+    for name in tables_to_print(tables, fmt, table, along_path):
         if fmt == "md":
             click.echo(f"\n## {TITLES[name]}\n")
         click.echo(render(tables[name], info, fmt))
@@ -103,8 +93,8 @@ def leaderboard_compare(results, published, by, skip_mismatched, fmt):
     and, in parentheses, its rank in the protocol group (1 = best)."""
     from tabulate import tabulate
 
-    from mcbench.results.compare import compare, ranking_tables
-    from mcbench.results.leaderboard import load_records, metric_info
+    from mcbench.results.compare import compare, ranking_tables, refuse_mismatches
+    from mcbench.results.records import load_records, metric_info
 
     yours, _ = load_records(results)
     theirs, _ = load_records(published)
@@ -114,24 +104,11 @@ def leaderboard_compare(results, published, by, skip_mismatched, fmt):
         fail(str(e))
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
-    if result.mismatches:
-        listing = "\n".join(f"  {m}" for m in result.mismatches)
-        if result.table.empty or not skip_mismatched:
-            fail(
-                f"{len(result.mismatches)} of your {len(yours)} rows do not follow the "
-                f"protocol of {published}; they cannot be ranked against it:\n{listing}"
-                + (
-                    ""
-                    if result.table.empty
-                    else "\n(--skip-mismatched ranks the rows that do match)"
-                )
-            )
-        click.echo(
-            f"not compared ({len(result.mismatches)} rows, protocol differs):\n{listing}", err=True
-        )
-    info = metric_info(yours + theirs)
+    left_out = refuse_mismatches(result, published, len(yours), skip_mismatched)
+    if left_out:
+        click.echo(left_out, err=True)
     try:
-        tables = ranking_tables(result, by or result.metrics[0], info)
+        tables = ranking_tables(result, by or result.metrics[0], metric_info(yours + theirs))
     except ValueError as e:
         fail(str(e))
     for heading, table in tables:
@@ -166,35 +143,43 @@ def leaderboard_compare(results, published, by, skip_mismatched, fmt):
     type=click.FloatRange(min=0),
     help="tolerance for the other metrics, relative to the published value",
 )
+@click.option("--all", "every", is_flag=True, help="verify every record a query matches")
 @data_options
-def leaderboard_verify(published, rows, results, points, relative, data_root, cache_dir, device):
+def leaderboard_verify(
+    published, rows, results, points, relative, every, data_root, cache_dir, device
+):
     """Re-run published rows from their recorded configuration and check that every number
     (each t on the path, the endpoints' scores) reproduces within the tolerance. ROWS are
     cell ids (or their first characters, the names of the files in PUBLISHED/records) or
-    text found in the records' labels, e.g. "bezier n=2500". Exit code 1 when a value does
-    not reproduce."""
-    from mcbench.results.leaderboard import load_records
-    from mcbench.results.verify import Tolerance, write_benchmark
+    words of the records' labels, each a whole word, e.g. "bezier n=2500"; a row that
+    matches several records is refused unless --all. Exit code 1 when a value does not
+    reproduce."""
+    from mcbench.results.records import load_records
+    from mcbench.results.verify import Tolerance, select_rows, verify_rows
 
     records, _ = load_records(published)
-    chosen = [
-        r
-        for r in records
-        if any(r["cell_id"].startswith(q) or q in r.get("label", "") for q in rows)
-    ]
-    if not chosen:
-        listing = "\n".join(f"  {r['cell_id']}  {r.get('label', '')}" for r in records)
-        fail(f"{published}: no record matches {' '.join(rows)!r}; the records are:\n{listing}")
+    chosen = select_rows(records, list(rows), every)
     tolerance = Tolerance(points=points, relative=relative)
-    torch_device = start_computing(results, device)
-    from mcbench.results.verify import check_same_cell, reproduction
+    rerun = _rerun(results, start_computing(results, device), data_root, cache_dir)
+    verdicts = []
+    for verdict in verify_rows(chosen, rerun, tolerance):
+        click.echo("\n".join(verdict.lines()))
+        verdicts.append(verdict.reproduces)
+    sys.exit(0 if all(verdicts) else 1)
+
+
+def _rerun(results, torch_device, data_root, cache_dir):
+    """A function running a published record's cell afresh under RESULTS (or reusing the
+    re-run already there) and returning the re-run's record."""
+    from mcbench.results.records import from_json
+    from mcbench.results.verify import check_same_cell, write_benchmark
     from mcbench.run.progress import progress_factory
     from mcbench.run.runner import run_benchmark
     from mcbench.run.store import Store
 
     store = Store(results)
-    failures = 0
-    for record in chosen:
+
+    def rerun(record):
         file = write_benchmark(record, Path(results) / "benchmarks" / f"{record['cell_id']}.yaml")
         bench = load(file, None, ())
         check_same_cell(bench.cells[0], record, str(file))
@@ -205,43 +190,13 @@ def leaderboard_verify(published, rows, results, points, relative, data_root, ca
                 f"({again['provenance']['date']}, {again['provenance']['device']})"
             )
         else:
-            run_benchmark(
-                bench,
-                store,
-                torch_device,
-                Path(data_root) if data_root else None,
-                Path(cache_dir) if cache_dir else default_cache_dir(),
-                progress_factory(),
-            )
+            data = Path(data_root) if data_root else None
+            cache = Path(cache_dir) if cache_dir else default_cache_dir()
+            run_benchmark(bench, store, torch_device, data, cache, progress_factory())
             again = store.load_record(record["cell_id"])
-        if again["status"] != "ok":
-            failures += 1
-            click.echo(
-                f"{record['label']}: the re-run failed: {again['error']['type']}: "
-                f"{again['error']['message']}"
-            )
-            continue
-        table = reproduction(record, again, tolerance)
-        bad = table[~table.ok]
-        failures += bool(len(bad))
-        verdict = "reproduces" if bad.empty else "DOES NOT reproduce"
-        click.echo(
-            f"\n{record['label']} [{record['cell_id']}]: {verdict}: "
-            f"{int(table.ok.sum())}/{len(table)} values within {tolerance} "
-            f"(published on {record['provenance']['device']}, "
-            f"re-run on {again['provenance']['device']})"
-        )
-        if not bad.empty:  # every value, so the misses are seen in context
-            from tabulate import tabulate
+        return from_json(again, str(store.record_path(record["cell_id"])))
 
-            click.echo(
-                tabulate(table, headers="keys", tablefmt="github", showindex=False, floatfmt=".4g")
-            )
-        worst = table.loc[table.difference.idxmax()]
-        click.echo(
-            f"largest difference: {worst.difference:.4g} ({worst.metric} at {worst['where']})"
-        )
-    sys.exit(1 if failures else 0)
+    return rerun
 
 
 @leaderboard.command("site")

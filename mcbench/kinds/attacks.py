@@ -139,6 +139,9 @@ class TamperAttack(AttackPlugin):
     stage = "tamper"
     num_targets: ClassVar[int] = 0
     """How many evaluation images the attack targets (0: untargeted)."""
+    report_figures: ClassVar[tuple[str, ...]] = ()
+    """The keys of its report that the leaderboard's weight-attack table shows, one column
+    each (the size of the change and the run time are always shown)."""
 
     def check_model(self, network: nn.Module) -> None:
         """Raise ValueError when the attack cannot act on this network (e.g. a layer name

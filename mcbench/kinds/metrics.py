@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -61,6 +61,13 @@ class MetricPlugin(Plugin):
     percent: ClassVar[bool] = False
     """A fraction the leaderboard shows as a percentage."""
     higher_is_better: ClassVar[bool | None] = None
+    plot_axis: ClassVar[Literal["top", "bottom", "right"] | None] = None
+    """Where `mcbench plot` draws it along t: "top" (the percentage panel), "bottom" (the
+    lower panel) or "right" (the lower panel's own right-hand axis, for a quantity on
+    another scale, such as an eigenvalue). None: top for a percentage, else bottom."""
+    correlate_with: ClassVar[tuple[str, ...]] = ()
+    """Names of metrics whose values along a path the barrier table correlates with this
+    one's (Pearson r over t) in a cell that scores both."""
 
     def compute(self, ctx: MetricContext) -> float:
         raise NotImplementedError

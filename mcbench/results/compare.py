@@ -9,15 +9,18 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from mcbench.results.leaderboard import frames, metric_info, metric_keys, plugin_labels
+from mcbench.errors import ConfigError
+from mcbench.results.format import number
+from mcbench.results.labels import plugin_labels
+from mcbench.results.leaderboard import frames, metric_keys
+from mcbench.results.records import Record, metric_info
 
 # What a row's numbers depend on besides the repair being compared: the data, the attacked
 # endpoints (how they were trained and attacked), the budget and the evaluation's t rule.
-PROTOCOL = ("track", "dataset", "architecture", "attack", "budget", "split", "train",
-            "adversarial")
+PROTOCOL = ("track", "dataset", "architecture", "attack", "budget", "split", "train", "adversarial")
 T_RULE = ("report_t", "recalibrate_bn")
 # A protocol group: rows in one group are ranked against each other.
-GROUP = ["track", "dataset", "architecture", "attack", "budget"]
+PROTOCOL_GROUP = ["track", "dataset", "architecture", "attack", "budget"]
 
 
 def without_version(spec):
@@ -52,8 +55,11 @@ def flatten(value, prefix: str = "") -> dict[str, object]:
 def differences(yours: dict, published: dict) -> list[str]:
     """'key: yours X, published Y' for each leaf that differs."""
     a, b = flatten(yours), flatten(published)
-    return [f"{key}: yours {json.dumps(a.get(key))}, published {json.dumps(b.get(key))}"
-            for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
+    return [
+        f"{key}: yours {json.dumps(a.get(key))}, published {json.dumps(b.get(key))}"
+        for key in sorted(set(a) | set(b))
+        if a.get(key) != b.get(key)
+    ]
 
 
 def _key(value) -> str:
@@ -74,8 +80,8 @@ class Mismatch:
 
 @dataclass
 class Comparison:
-    table: pd.DataFrame           # one row per (protocol group, source, repair, connection)
-    metrics: list[str]            # ranked metrics, in the records' order
+    table: pd.DataFrame  # one row per (protocol group, source, repair, connection)
+    metrics: list[str]  # ranked metrics, in the records' order
     mismatches: list[Mismatch] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -85,7 +91,7 @@ def _data_copy(record: dict) -> str | None:
     return found.group(1) if found else None
 
 
-def match(yours: list[dict], published: list[dict]) -> tuple[list[dict], list[Mismatch]]:
+def match(yours: list[Record], published: list[Record]) -> tuple[list[Record], list[Mismatch]]:
     """Split your records into comparable ones and mismatches (with their reasons)."""
     protocols = [protocol(p) for p in published]
     by_protocol: dict[str, list[dict]] = {}
@@ -97,30 +103,47 @@ def match(yours: list[dict], published: list[dict]) -> tuple[list[dict], list[Mi
         peers = by_protocol.get(_key(mine))
         if not peers:
             reasons = min((differences(mine, theirs) for theirs in protocols), key=len)
-            budgets = sorted({theirs["budget"] for theirs in protocols
-                              if {**mine, "budget": None} == {**theirs, "budget": None}})
+            budgets = sorted(
+                {
+                    theirs["budget"]
+                    for theirs in protocols
+                    if {**mine, "budget": None} == {**theirs, "budget": None}
+                }
+            )
             if budgets and r["config"]["budget"] not in budgets:
-                reasons = [f"budget: yours {r['config']['budget']}, published "
-                           f"{', '.join(map(str, budgets))}"]
-            mismatches.append(Mismatch(r.get("label", r["cell_id"]), r["cell_id"],
-                                       ["protocol differs from the nearest published row:",
-                                        *reasons]))
+                reasons = [
+                    f"budget: yours {r['config']['budget']}, published "
+                    f"{', '.join(map(str, budgets))}"
+                ]
+            mismatches.append(
+                Mismatch(
+                    r.get("label", r["cell_id"]),
+                    r["cell_id"],
+                    ["protocol differs from the nearest published row:", *reasons],
+                )
+            )
             continue
         theirs = metric_definitions(peers[0])
-        clashes = [f"metric {name}: " + "; ".join(differences(spec, theirs[name]))
-                   for name, spec in metric_definitions(r).items()
-                   if name in theirs and spec != theirs[name]]
+        clashes = [
+            f"metric {name}: " + "; ".join(differences(spec, theirs[name]))
+            for name, spec in metric_definitions(r).items()
+            if name in theirs and spec != theirs[name]
+        ]
         shared = set(metric_definitions(r)) & set(theirs)
         if clashes or not shared:
-            mismatches.append(Mismatch(
-                r.get("label", r["cell_id"]), r["cell_id"],
-                clashes or ["no metric in common with the published rows"]))
+            mismatches.append(
+                Mismatch(
+                    r.get("label", r["cell_id"]),
+                    r["cell_id"],
+                    clashes or ["no metric in common with the published rows"],
+                )
+            )
             continue
         ok.append(r)
     return ok, mismatches
 
 
-def compare(yours: list[dict], published: list[dict]) -> Comparison:
+def compare(yours: list[Record], published: list[Record]) -> Comparison:
     """Rank each of your comparable rows among the published rows of its protocol group.
     Rows are means over seeds at the reported t; rank 1 is best, ties share the better rank."""
     if not published:
@@ -131,60 +154,98 @@ def compare(yours: list[dict], published: list[dict]) -> Comparison:
     notes = []
     copies = {_data_copy(r) for r in yours} - {_data_copy(r) for r in published} - {None}
     if copies:
-        notes.append("your data copy (sha256 " + ", ".join(c[:12] for c in sorted(copies))
-                     + "…) is not the one the published rows used; the numbers may differ "
-                     "by the copy alone (e.g. JPEG-compressed images)")
+        notes.append(
+            "your data copy (sha256 "
+            + ", ".join(c[:12] for c in sorted(copies))
+            + "…) is not the one the published rows used; the numbers may differ "
+            "by the copy alone (e.g. JPEG-compressed images)"
+        )
     if not ok:
         return Comparison(pd.DataFrame(), [], mismatches, notes)
     groups = {_group(r) for r in ok}
     peers = [r for r in published if _group(r) in groups]
-    records = [{**r, "_source": "yours"} for r in ok] + \
-              [{**r, "_source": "published"} for r in peers]
-    # a record id may appear on both sides (you re-ran a published cell): keep them apart
-    for r in records:
-        r["cell_id"] = f"{r['_source']}:{r['cell_id']}"
-    reported, _ = frames(records, plugin_labels(records))
-    reported["source"] = [r["_source"] for r in records]
+    records, source = [], {}
+    for side, rows in (("yours", ok), ("published", peers)):
+        for r in rows:
+            # a cell may be on both sides (you re-ran a published cell): keep them apart
+            cell_id = f"{side}:{r['cell_id']}"
+            records.append({**r, "cell_id": cell_id})
+            source[cell_id] = side
+    reported, _ = frames(records, plugin_labels(records), extra={"source": source})
     info = metric_info(records)
     theirs = metric_keys(peers)
-    ranked = [m for m in metric_keys(ok) if m in reported and m in theirs
-              and info.get(m, {}).get("higher_is_better") is not None]
-    keys = GROUP + ["source", "repair", "connection", "t"]
-    table = (reported.groupby(keys, dropna=False, sort=True)
-             .agg(seeds=("seed", "size"), **{m: (m, "mean") for m in ranked})
-             .reset_index())
+    ranked = [
+        m
+        for m in metric_keys(ok)
+        if m in reported and m in theirs and info.get(m, {}).get("higher_is_better") is not None
+    ]
+    keys = PROTOCOL_GROUP + ["source", "repair", "connection", "t"]
+    table = (
+        reported.groupby(keys, dropna=False, sort=True)
+        .agg(seeds=("seed", "size"), **{m: (m, "mean") for m in ranked})
+        .reset_index()
+    )
     for m in ranked:
         better_high = info[m]["higher_is_better"]
-        table[f"rank:{m}"] = (table.groupby(GROUP, dropna=False)[m]
-                              .rank(method="min", ascending=not better_high).astype("Int64"))
+        table[f"rank:{m}"] = (
+            table.groupby(PROTOCOL_GROUP, dropna=False)[m]
+            .rank(method="min", ascending=not better_high)
+            .astype("Int64")
+        )
     return Comparison(table, ranked, mismatches, notes)
 
 
 def _group(record: dict) -> str:
-    return _key({k: without_version(record["config"][k]) for k in GROUP})
+    return _key({k: without_version(record["config"][k]) for k in PROTOCOL_GROUP})
 
 
 def ranking_tables(result: Comparison, by: str, info: dict) -> list[tuple[str, pd.DataFrame]]:
     """(heading, rows sorted by the rank of BY) per protocol group, values formatted as
     'value (rank)'."""
     if by not in result.metrics:
-        raise ValueError(f"cannot rank by {by!r}: the metrics ranked in both are "
-                         f"{', '.join(result.metrics) or '(none)'}")
+        raise ValueError(
+            f"cannot rank by {by!r}: the metrics ranked in both are "
+            f"{', '.join(result.metrics) or '(none)'}"
+        )
     out = []
-    for group, rows in result.table.groupby(GROUP, dropna=False, sort=True):
+    for group, rows in result.table.groupby(PROTOCOL_GROUP, dropna=False, sort=True):
         rows = rows.sort_values([f"rank:{by}", "source"], ascending=[True, False])
-        shown = pd.DataFrame({"rank": rows[f"rank:{by}"].to_numpy(),
-                              "source": rows["source"].to_numpy(),
-                              "repair": rows["repair"].to_numpy(),
-                              "connection": rows["connection"].to_numpy(),
-                              "t": ["-" if pd.isna(t) else f"{t:g}" for t in rows["t"]],
-                              "seeds": rows["seeds"].to_numpy()})
+        shown = pd.DataFrame(
+            {
+                "rank": rows[f"rank:{by}"].to_numpy(),
+                "source": rows["source"].to_numpy(),
+                "repair": rows["repair"].to_numpy(),
+                "connection": rows["connection"].to_numpy(),
+                "t": ["-" if pd.isna(t) else f"{t:g}" for t in rows["t"]],
+                "seeds": rows["seeds"].to_numpy(),
+            }
+        )
         for m in result.metrics:
             percent = info.get(m, {}).get("percent", False)
             title = m + (" %" if percent else "")
-            shown[title] = [f"{v * (100 if percent else 1):.{1 if percent else 3}f} ({rank})"
-                            for v, rank in zip(rows[m], rows[f"rank:{m}"])]
-        heading = " · ".join(f"{k} {v}" if k == "budget" else str(v)
-                             for k, v in zip(GROUP, group))
+            shown[title] = [
+                f"{number(v, percent)} ({rank})" for v, rank in zip(rows[m], rows[f"rank:{m}"])
+            ]
+        heading = " · ".join(
+            f"{k} {v}" if k == "budget" else str(v) for k, v in zip(PROTOCOL_GROUP, group)
+        )
         out.append((heading, shown))
     return out
+
+
+def refuse_mismatches(
+    result: Comparison, published: str, total: int, skip_mismatched: bool
+) -> str | None:
+    """The mismatch policy: a ConfigError when any of your TOTAL rows does not follow the
+    protocol of PUBLISHED, unless SKIP_MISMATCHED and some rows do (then the listing of
+    the rows left out, to print beside the ranking); None when every row matches."""
+    if not result.mismatches:
+        return None
+    listing = "\n".join(f"  {m}" for m in result.mismatches)
+    if result.table.empty or not skip_mismatched:
+        hint = "" if result.table.empty else "\n(--skip-mismatched ranks the rows that do match)"
+        raise ConfigError(
+            f"{len(result.mismatches)} of your {total} rows do not follow the protocol of "
+            f"{published}; they cannot be ranked against it:\n{listing}{hint}"
+        )
+    return f"not compared ({len(result.mismatches)} rows, protocol differs):\n{listing}"

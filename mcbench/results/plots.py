@@ -11,12 +11,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from mcbench.results.leaderboard import (frames, load_records, metric_info, metric_keys, plugin_labels,
-                                 summarize)
+from mcbench.results.format import scale
+from mcbench.results.labels import plugin_labels
+from mcbench.results.leaderboard import ATTACKED, frames, metric_keys, summarize
+from mcbench.results.records import default_plot_axis, load_records, metric_info
 
-CELL = ["track", "dataset", "architecture", "attack"]
-HESSIAN = "input_hessian_eig"
-CONNECTION_ORDER = ("linear", "bezier", "polychain")
 CONNECTION_STYLES = [("-", "o"), ("-.", "s"), (":", "^"), ("-", "D"), ("-.", "v"), (":", "P")]
 BASELINE_DASHES = [(0, (6, 3)), (0, (2, 2)), (0, (8, 2, 2, 2)), (0, (4, 1, 1, 1, 1, 1))]
 COLOURS = [f"C{i}" for i in range(10)]
@@ -46,13 +45,20 @@ def path_figures(records: list[dict]) -> dict[str, Figure]:
     reported_t = _reported_t(paths, context.labels)
 
     figures: dict[str, Figure] = {}
-    key = CELL + ["repair", "budget"]
+    key = ATTACKED + ["repair", "budget"]
     for group, rows in along.groupby(key, sort=True, dropna=False):
         where = dict(zip(key, group))
-        references = _matching(baselines, {k: where[k] for k in CELL + ["budget"]})
+        references = _matching(baselines, {k: where[k] for k in ATTACKED + ["budget"]})
         figure = _path_figure(context, where, rows, references, reported_t.get(group, []))
-        name = _slug("path", where["track"], where["dataset"], where["architecture"],
-                     where["attack"], where["repair"], f"n{where['budget']}")
+        name = _slug(
+            "path",
+            where["track"],
+            where["dataset"],
+            where["architecture"],
+            where["attack"],
+            where["repair"],
+            f"n{where['budget']}",
+        )
         figures[_unique(name, figures)] = figure
     return figures
 
@@ -65,29 +71,36 @@ def budget_figures(records: list[dict]) -> dict[str, Figure]:
         return {}
     context = _Context(records)
     reported = _numeric(frames(records, context.labels)[0], context.metrics)
-    reported["series"] = [repair if connection == "-" else f"{repair}/{connection}"
-                          for repair, connection in zip(reported.repair, reported.connection)]
+    reported["series"] = [
+        repair if connection == "-" else f"{repair}/{connection}"
+        for repair, connection in zip(reported.repair, reported.connection)
+    ]
     figures: dict[str, Figure] = {}
-    for group, rows in reported.groupby(CELL, sort=True, dropna=False):
+    for group, rows in reported.groupby(ATTACKED, sort=True, dropna=False):
         if rows.budget.nunique() < 2:
             continue
-        where = dict(zip(CELL, group))
+        where = dict(zip(ATTACKED, group))
         figure = _budget_figure(context, where, rows)
         if figure is None:
             continue
-        name = _slug("budget", *(where[k] for k in CELL))
+        name = _slug("budget", *(where[k] for k in ATTACKED))
         figures[_unique(name, figures)] = figure
     return figures
 
 
-def write_plots(results_or_records: str | Path | list[dict], out_dir: str | Path,
-                formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
+def write_plots(
+    results_or_records: str | Path | list[dict],
+    out_dir: str | Path,
+    formats: tuple[str, ...] = ("png", "svg"),
+) -> list[Path]:
     """Write every path and budget figure in each format; return the paths written."""
     if isinstance(results_or_records, (str, Path)):
         records, _ = load_records(results_or_records)
         if not records:
-            raise ValueError(f"{results_or_records}: no successful records under "
-                             f"{Path(results_or_records) / 'records'}")
+            raise ValueError(
+                f"{results_or_records}: no successful records under "
+                f"{Path(results_or_records) / 'records'}"
+            )
     else:
         records = _succeeded(results_or_records)
         if not records:
@@ -113,23 +126,36 @@ class _Context:
         self.info = metric_info(records)
         self.metrics = metric_keys(records)
         self.colour = {m: COLOURS[i % len(COLOURS)] for i, m in enumerate(self.metrics)}
-        connections = sorted({self.labels["connection"][r["cell_id"]] for r in records} - {"-"},
-                             key=_connection_rank)
-        self.connection_style = {c: CONNECTION_STYLES[i % len(CONNECTION_STYLES)]
-                                 for i, c in enumerate(connections)}
-        singles = sorted({self.labels["repair"][r["cell_id"]] for r in records
-                          if not is_path(r)})
-        self.baseline_dash = {s: BASELINE_DASHES[i % len(BASELINE_DASHES)]
-                              for i, s in enumerate(singles)}
+        self.connections = connection_order(records, self.labels)
+        connections = self.connections
+        self.connection_style = {
+            c: CONNECTION_STYLES[i % len(CONNECTION_STYLES)] for i, c in enumerate(connections)
+        }
+        singles = sorted({self.labels["repair"][r["cell_id"]] for r in records if not is_path(r)})
+        self.baseline_dash = {
+            s: BASELINE_DASHES[i % len(BASELINE_DASHES)] for i, s in enumerate(singles)
+        }
 
     def percent(self, metric: str) -> bool:
         return bool(self.info.get(metric, {}).get("percent", False))
 
     def scale(self, metric: str) -> float:
-        return 100.0 if self.percent(metric) else 1.0
+        return scale(self.percent(metric))
 
-    def is_hessian(self, metric: str) -> bool:
-        return HESSIAN in (metric, self.info.get(metric, {}).get("name"))
+    def axis(self, metric: str) -> str:
+        """top, bottom or right (the bottom panel's own axis), as the metric declares."""
+        return self.info.get(metric, {}).get("plot_axis") or default_plot_axis(self.percent(metric))
+
+    def on_right(self, metric: str) -> bool:
+        return self.axis(metric) == "right"
+
+    def connection_rank(self, label: str):
+        order = self.connections
+        return (order.index(label) if label in order else len(order), label)
+
+    def series_rank(self, label: str):
+        repair, _, connection = label.partition("/")
+        return (not connection, repair, self.connection_rank(connection) if connection else (0, ""))
 
     def title(self, metric: str) -> str:
         better = self.info.get(metric, {}).get("higher_is_better")
@@ -137,37 +163,43 @@ class _Context:
         return metric + (" (%)" if self.percent(metric) else "") + arrow
 
 
-def _path_figure(context: _Context, where: dict, rows: pd.DataFrame,
-                 references: pd.DataFrame, reported_t: list[float]) -> Figure:
+def _path_figure(
+    context: _Context,
+    where: dict,
+    rows: pd.DataFrame,
+    references: pd.DataFrame,
+    reported_t: list[float],
+) -> Figure:
     metrics = [m for m in context.metrics if m in rows and rows[m].notna().any()]
-    top_metrics = [m for m in metrics if context.percent(m)]
-    bottom_metrics = [m for m in metrics if not context.percent(m)]
+    top_metrics = [m for m in metrics if context.axis(m) == "top"]
+    bottom_metrics = [m for m in metrics if context.axis(m) != "top"]
     summary = summarize(rows, ["connection", "t"], metrics)
-    connections = sorted(summary.connection.unique(), key=_connection_rank)
+    connections = sorted(summary.connection.unique(), key=context.connection_rank)
 
     figure = Figure(figsize=(10, 7.5 if bottom_metrics else 4.8), layout="constrained")
     if bottom_metrics:
         top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     else:
         top, bottom = figure.subplots(1, 1), None
-    right = bottom.twinx() if any(context.is_hessian(m) for m in bottom_metrics) else None
+    right = bottom.twinx() if any(context.on_right(m) for m in bottom_metrics) else None
     seeds = int(summary.seeds.max())
-    top.set_title(f"{_group_title(where)} · budget {where['budget']} · "
-                  f"{seeds} seed{'s' if seeds != 1 else ''}")
+    top.set_title(
+        f"{_group_title(where)} · budget {where['budget']} · "
+        f"{seeds} seed{'s' if seeds != 1 else ''}"
+    )
 
     for connection in connections:
         line = summary[summary.connection == connection].sort_values("t")
         for metric in metrics:
-            axis = top if context.percent(metric) else bottom
-            if context.is_hessian(metric):
-                axis = right
+            axis = {"top": top, "bottom": bottom, "right": right}[context.axis(metric)]
             _draw_mean(axis, context, line, metric, connection)
 
     for axis in (top, bottom):
         if axis is not None:
             for t in reported_t:
-                axis.axvline(t, color="0.4", linewidth=0.8, alpha=0.7, zorder=0,
-                             label=f"reported t = {t:g}")
+                axis.axvline(
+                    t, color="0.4", linewidth=0.8, alpha=0.7, zorder=0, label=f"reported t = {t:g}"
+                )
 
     baseline_names = _draw_baselines(top, context, references, top_metrics)
 
@@ -176,20 +208,19 @@ def _path_figure(context: _Context, where: dict, rows: pd.DataFrame,
     top.grid(alpha=0.3)
     last = top
     if bottom is not None:
-        left = [m for m in bottom_metrics if not context.is_hessian(m)]
+        left = [m for m in bottom_metrics if not context.on_right(m)]
         bottom.set_ylabel(", ".join(left) if left else "")
         bottom.grid(alpha=0.3)
         if right is not None:
-            hessians = [m for m in bottom_metrics if context.is_hessian(m)]
-            right.set_ylabel(", ".join(hessians), color=context.colour[hessians[0]])
-            right.tick_params(axis="y", colors=context.colour[hessians[0]])
+            own = [m for m in bottom_metrics if context.on_right(m)]
+            right.set_ylabel(", ".join(own), color=context.colour[own[0]])
+            right.tick_params(axis="y", colors=context.colour[own[0]])
         last = bottom
     last.set_xlabel("t (position along the path)")
     last.set_xlim(-0.02, 1.02)
 
     handles = _legend_handles(context, metrics, connections, baseline_names, reported_t)
-    figure.legend(handles=handles, loc="outside right upper", fontsize="small",
-                  frameon=False)
+    figure.legend(handles=handles, loc="outside right upper", fontsize="small", frameon=False)
     return figure
 
 
@@ -200,16 +231,31 @@ def _draw_mean(axis, context: _Context, line: pd.DataFrame, metric: str, connect
     scale = context.scale(metric)
     style, marker = context.connection_style.get(connection, ("-", "o"))
     mean = points[f"{metric}_mean"] * scale
-    axis.plot(points.t, mean, color=context.colour[metric], linestyle=style, marker=marker,
-              markersize=4, linewidth=1.5, label=f"{connection}: {metric}")
+    axis.plot(
+        points.t,
+        mean,
+        color=context.colour[metric],
+        linestyle=style,
+        marker=marker,
+        markersize=4,
+        linewidth=1.5,
+        label=f"{connection}: {metric}",
+    )
     if int(points.seeds.max()) >= 2:
         spread = points[f"{metric}_std"] * scale
-        axis.fill_between(points.t, mean - spread, mean + spread,
-                          color=context.colour[metric], alpha=0.15, linewidth=0)
+        axis.fill_between(
+            points.t,
+            mean - spread,
+            mean + spread,
+            color=context.colour[metric],
+            alpha=0.15,
+            linewidth=0,
+        )
 
 
-def _draw_baselines(axis, context: _Context, references: pd.DataFrame,
-                    metrics: list[str]) -> list[str]:
+def _draw_baselines(
+    axis, context: _Context, references: pd.DataFrame, metrics: list[str]
+) -> list[str]:
     """Each single-model repair's value at this budget, as a horizontal dashed line."""
     if references.empty:
         return []
@@ -221,27 +267,60 @@ def _draw_baselines(axis, context: _Context, references: pd.DataFrame,
             value = row[f"{metric}_mean"]
             if pd.isna(value):
                 continue
-            axis.axhline(value * context.scale(metric), color=context.colour[metric],
-                         linestyle=context.baseline_dash.get(row.repair, "--"),
-                         linewidth=1.2, alpha=0.9, label=f"{row.repair}: {metric}")
+            axis.axhline(
+                value * context.scale(metric),
+                color=context.colour[metric],
+                linestyle=context.baseline_dash.get(row.repair, "--"),
+                linewidth=1.2,
+                alpha=0.9,
+                label=f"{row.repair}: {metric}",
+            )
             if row.repair not in drawn:
                 drawn.append(row.repair)
     return drawn
 
 
-def _legend_handles(context: _Context, metrics: list[str], connections: list[str],
-                    baselines: list[str], reported_t: list[float]) -> list[Line2D]:
+def _legend_handles(
+    context: _Context,
+    metrics: list[str],
+    connections: list[str],
+    baselines: list[str],
+    reported_t: list[float],
+) -> list[Line2D]:
     """Colour = metric, marker and line style = connection, dash pattern = baseline."""
-    handles = [Line2D([], [], color=context.colour[m], linewidth=3, label=context.title(m)
-                      + (" [right axis]" if context.is_hessian(m) else ""))
-               for m in metrics]
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=context.colour[m],
+            linewidth=3,
+            label=context.title(m) + (" [right axis]" if context.on_right(m) else ""),
+        )
+        for m in metrics
+    ]
     for c in connections:
         style, marker = context.connection_style.get(c, ("-", "o"))
-        handles.append(Line2D([], [], color="0.2", linestyle=style, marker=marker,
-                              markersize=5, label=f"path: {c}"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="0.2",
+                linestyle=style,
+                marker=marker,
+                markersize=5,
+                label=f"path: {c}",
+            )
+        )
     for b in baselines:
-        handles.append(Line2D([], [], color="0.2", linestyle=context.baseline_dash.get(b, "--"),
-                              label=f"{b} (single model)"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="0.2",
+                linestyle=context.baseline_dash.get(b, "--"),
+                label=f"{b} (single model)",
+            )
+        )
     if reported_t:
         handles.append(Line2D([], [], color="0.4", linewidth=0.8, label="reported t"))
     return handles
@@ -251,13 +330,14 @@ def _budget_figure(context: _Context, where: dict, rows: pd.DataFrame) -> Figure
     metrics = [m for m in context.metrics if m in rows and rows[m].notna().any()]
     if not metrics:
         return None
-    series = sorted(rows.series.unique(), key=_series_rank)
+    series = sorted(rows.series.unique(), key=context.series_rank)
     budgets = sorted(rows.budget.unique())
     columns = min(3, len(metrics))
     lines = -(-len(metrics) // columns)
     legend_rows = -(-len(series) // 4)
-    figure = Figure(figsize=(4.2 * columns + 0.4, 3.4 * lines + 0.7 + 0.25 * legend_rows),
-                    layout="constrained")
+    figure = Figure(
+        figsize=(4.2 * columns + 0.4, 3.4 * lines + 0.7 + 0.25 * legend_rows), layout="constrained"
+    )
     axes = figure.subplots(lines, columns, squeeze=False).ravel()
     figure.suptitle(f"{_group_title(where)}: at the reported t, by bonafide budget")
     table = summarize(rows, ["series", "budget"], metrics)
@@ -269,24 +349,61 @@ def _budget_figure(context: _Context, where: dict, rows: pd.DataFrame) -> Figure
             if points.empty:
                 continue
             spread = points[f"{metric}_std"] * scale if int(points.seeds.max()) >= 2 else None
-            axis.errorbar(points.budget, points[f"{metric}_mean"] * scale, yerr=spread,
-                          color=COLOURS[i % len(COLOURS)],
-                          marker=CONNECTION_STYLES[i % len(CONNECTION_STYLES)][1],
-                          markersize=4, capsize=3, linewidth=1.3, label=name)
+            axis.errorbar(
+                points.budget,
+                points[f"{metric}_mean"] * scale,
+                yerr=spread,
+                color=COLOURS[i % len(COLOURS)],
+                marker=CONNECTION_STYLES[i % len(CONNECTION_STYLES)][1],
+                markersize=4,
+                capsize=3,
+                linewidth=1.3,
+                label=name,
+            )
         axis.set_xscale("log")
         axis.set_xticks(budgets, labels=[f"{b:g}" for b in budgets])
         axis.minorticks_off()
         axis.set_title(context.title(metric), fontsize="medium")
         axis.set_xlabel("bonafide budget")
         axis.grid(alpha=0.3)
-    for axis in axes[len(metrics):]:
+    for axis in axes[len(metrics) :]:
         axis.set_visible(False)
-    handles = [Line2D([], [], color=COLOURS[i % len(COLOURS)],
-                      marker=CONNECTION_STYLES[i % len(CONNECTION_STYLES)][1], label=name)
-               for i, name in enumerate(series)]
-    figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
-                  fontsize="small", frameon=False)
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=COLOURS[i % len(COLOURS)],
+            marker=CONNECTION_STYLES[i % len(CONNECTION_STYLES)][1],
+            label=name,
+        )
+        for i, name in enumerate(series)
+    ]
+    figure.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncols=min(len(handles), 4),
+        fontsize="small",
+        frameon=False,
+    )
     return figure
+
+
+def connection_order(records: list[dict], labels: dict) -> list[str]:
+    """The connections' labels in the order their cells ran (the benchmark file's order),
+    by the records' dates; records without a date follow, in their own order."""
+    ran = sorted(
+        records,
+        key=lambda r: (
+            (r.get("provenance") or {}).get("date") is None,
+            (r.get("provenance") or {}).get("date") or "",
+        ),
+    )
+    order: list[str] = []
+    for r in ran:
+        label = labels["connection"][r["cell_id"]]
+        if label != "-" and label not in order:
+            order.append(label)
+    return order
 
 
 def _succeeded(records: list[dict]) -> list[dict]:
@@ -314,29 +431,21 @@ def _reported_t(records: list[dict], labels: dict) -> dict[tuple, list[float]]:
     out: dict[tuple, list[float]] = {}
     for r in records:
         c = r["config"]
-        key = (c["track"], *(labels[f][r["cell_id"]] for f in ("dataset", "architecture",
-                                                               "attack", "repair")), c["budget"])
+        key = (
+            c["track"],
+            *(labels[f][r["cell_id"]] for f in [*ATTACKED[1:], "repair"]),
+            c["budget"],
+        )
         if r.get("reported_t") is not None and r["reported_t"] not in out.setdefault(key, []):
             out[key].append(r["reported_t"])
     return out
 
 
 def _group_title(where: dict) -> str:
-    parts = [where[k] for k in CELL if where[k] != "-"]
+    parts = [where[k] for k in ATTACKED if where[k] != "-"]
     if "repair" in where:
         parts.append(where["repair"])
     return " · ".join(parts)
-
-
-def _connection_rank(label: str):
-    base = label.split("(")[0]
-    return (CONNECTION_ORDER.index(base) if base in CONNECTION_ORDER else len(CONNECTION_ORDER),
-            label)
-
-
-def _series_rank(label: str):
-    repair, _, connection = label.partition("/")
-    return (not connection, repair, _connection_rank(connection) if connection else (0, ""))
 
 
 def _slug(*parts) -> str:

@@ -12,7 +12,9 @@ from urllib.parse import quote
 
 from markdown_it import MarkdownIt
 
-from mcbench.results.leaderboard import TITLES, build_tables, load_records, metric_info, render
+from mcbench.results.format import render
+from mcbench.results.leaderboard import TITLES, build_tables
+from mcbench.results.records import load_records, metric_info
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 80em; padding: 0 1em;
@@ -71,13 +73,17 @@ def _provenance(records: list[dict], failed: list[dict]) -> str:
     if devices:
         parts.append("device " + "; ".join(devices))
     if dates:
-        parts.append("dates " + (dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"))
+        parts.append(
+            "dates " + (dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}")
+        )
     return f'<p class="meta">{html.escape(" · ".join(parts))}</p>'
 
 
 def _table(name: str, table, info) -> str:
-    return (f"<h3>{html.escape(TITLES[name])}</h3>\n"
-            f'<div class="table" data-table="{name}">\n{render(table, info, "html")}</div>')
+    return (
+        f"<h3>{html.escape(TITLES[name])}</h3>\n"
+        f'<div class="table" data-table="{name}">\n{render(table, info, "html")}</div>'
+    )
 
 
 def _copy_files(folder: Path, out: Path) -> None:
@@ -124,8 +130,10 @@ def _section(folder: Path, out: Path) -> str:
     parts += [_provenance(records, failed), readme]
     parts += [_table(t, tables[t], info) for t in ("summary", "barriers", "tamper") if t in tables]
     if "path" in tables:
-        parts.append(f"<details><summary>{html.escape(TITLES['path'])}</summary>\n"
-                     f"{_table('path', tables['path'], info)}\n</details>")
+        parts.append(
+            f"<details><summary>{html.escape(TITLES['path'])}</summary>\n"
+            f"{_table('path', tables['path'], info)}\n</details>"
+        )
     _copy_files(folder, out)
     parts += [_plots(folder), "</section>"]
     return "\n".join(p for p in parts if p)
@@ -140,8 +148,9 @@ def build_site(leaderboards: Path, out: Path) -> Path:
     index = leaderboards / "README.md"
     # the index's table of links is replaced by the navigation list
     intro = _markdown(index.read_text(), tables=False) if index.is_file() else ""
-    nav = "\n".join(f'<li><a href="#{html.escape(f.name)}">{html.escape(f.name)}</a></li>'
-                    for f in folders)
+    nav = "\n".join(
+        f'<li><a href="#{html.escape(f.name)}">{html.escape(f.name)}</a></li>' for f in folders
+    )
     sections = "\n".join(_section(f, out) for f in folders)
     page = f"""<!DOCTYPE html>
 <html lang="en">

@@ -4,14 +4,17 @@ file, the cell is run afresh, and every number is compared with the published on
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from tabulate import tabulate
 
-from mcbench.results.compare import differences, without_version
 from mcbench.errors import ConfigError
+from mcbench.results.compare import differences, without_version
+from mcbench.vocabulary import PLUGIN_AXES
 
 
 def _entry(spec: dict) -> dict:
@@ -22,10 +25,17 @@ def _entry(spec: dict) -> dict:
 def benchmark_document(record: dict) -> dict:
     """The benchmark file whose only cell is the record's cell."""
     c = record["config"]
-    track = {"datasets": [_entry(c["dataset"])], "architectures": [_entry(c["architecture"])],
-             "repairs": [_entry(c["repair"])], "budgets": [c["budget"]], "seeds": [c["seed"]],
-             "metrics": [_entry(m) for m in c["metrics"]],
-             "train": c["train"], "split": c["split"], "evaluate": c["evaluate"]}
+    track = {
+        "datasets": [_entry(c["dataset"])],
+        "architectures": [_entry(c["architecture"])],
+        "repairs": [_entry(c["repair"])],
+        "budgets": [c["budget"]],
+        "seeds": [c["seed"]],
+        "metrics": [_entry(m) for m in c["metrics"]],
+        "train": c["train"],
+        "split": c["split"],
+        "evaluate": c["evaluate"],
+    }
     if c.get("attack"):
         track["attacks"] = [_entry(c["attack"])]
     if c.get("connection"):
@@ -37,8 +47,10 @@ def benchmark_document(record: dict) -> dict:
 
 def write_benchmark(record: dict, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = (f"# The cell of the published record {record['cell_id']} "
-              f"({record.get('label', '')}), rebuilt from its recorded configuration.\n")
+    header = (
+        f"# The cell of the published record {record['cell_id']} "
+        f"({record.get('label', '')}), rebuilt from its recorded configuration.\n"
+    )
     path.write_text(header + yaml.safe_dump(benchmark_document(record), sort_keys=False))
     return path
 
@@ -49,22 +61,32 @@ def check_same_cell(cell, record: dict, file: str) -> None:
     if cell.cell_id == record["cell_id"]:
         return
     ours, theirs = cell.config(), record["config"]
+
     def strip(config):
-        return {k: [without_version(m) for m in v] if k == "metrics" else without_version(v)
-                for k, v in config.items()}
+        return {
+            k: [without_version(m) for m in v] if k == "metrics" else without_version(v)
+            for k, v in config.items()
+        }
 
     reasons = differences(strip(ours), strip(theirs))
-    reasons = [r.replace("yours", "this mcbench").replace("published", "recorded")
-               for r in reasons]
-    versions = {f"{k}: this mcbench {ours[k]['version']}, recorded {theirs[k]['version']}"
-                for k in ("dataset", "architecture", "attack", "repair", "connection")
-                if ours.get(k) and theirs.get(k) and ours[k]["version"] != theirs[k]["version"]}
+    reasons = [r.replace("yours", "this mcbench").replace("published", "recorded") for r in reasons]
+    versions = {
+        f"{k}: this mcbench {ours[k]['version']}, recorded {theirs[k]['version']}"
+        for k in PLUGIN_AXES
+        if ours.get(k) and theirs.get(k) and ours[k]["version"] != theirs[k]["version"]
+    }
     reasons += sorted(versions)
-    raise ConfigError("this mcbench builds a different cell from the recorded configuration "
-                      f"(cell id {cell.cell_id}, recorded {record['cell_id']}): "
-                      + ("; ".join(reasons) or "the configuration is the same, so the recorded "
-                         "cell id does not belong to it (an edited record, or one written by "
-                         "an mcbench that keys cells differently)"), file=file)
+    raise ConfigError(
+        "this mcbench builds a different cell from the recorded configuration "
+        f"(cell id {cell.cell_id}, recorded {record['cell_id']}): "
+        + (
+            "; ".join(reasons)
+            or "the configuration is the same, so the recorded "
+            "cell id does not belong to it (an edited record, or one written by "
+            "an mcbench that keys cells differently)"
+        ),
+        file=file,
+    )
 
 
 @dataclass(frozen=True)
@@ -80,8 +102,10 @@ class Tolerance:
         return limit, abs(new - published) <= limit + 1e-12
 
     def __str__(self) -> str:
-        return (f"{self.points * 100:g} points for percentages, "
-                f"{self.relative * 100:g}% of the published value otherwise")
+        return (
+            f"{self.points * 100:g} points for percentages, "
+            f"{self.relative * 100:g}% of the published value otherwise"
+        )
 
 
 def _values(record: dict) -> dict[tuple[str, str], float]:
@@ -109,7 +133,121 @@ def reproduction(published: dict, reproduced: dict, tolerance: Tolerance) -> pd.
         percent = info.get(metric, {}).get("percent", False)
         again = new.get((where, metric), math.nan)
         limit, ok = tolerance.allows(value, again, percent)
-        rows.append({"where": where, "metric": metric, "published": value,
-                     "reproduced": again, "difference": abs(again - value),
-                     "allowed": limit, "ok": bool(ok and not math.isnan(again))})
+        rows.append(
+            {
+                "where": where,
+                "metric": metric,
+                "published": value,
+                "reproduced": again,
+                "difference": abs(again - value),
+                "allowed": limit,
+                "ok": bool(ok and not math.isnan(again)),
+            }
+        )
     return pd.DataFrame(rows)
+
+
+def _candidates(records: list[dict]) -> str:
+    return "\n".join(f"  {r['cell_id']}  {r.get('label', '')}" for r in records)
+
+
+def _matches(record: dict, query: str) -> bool:
+    """A cell id or its first characters, or words each equal to a word of the label."""
+    words = query.split()
+    if not words:
+        return False
+    label = record.get("label", "").split()
+    return record["cell_id"].startswith(query) or all(w in label for w in words)
+
+
+def select_rows(records: list[dict], queries: list[str], every: bool = False) -> list[dict]:
+    """The records QUERIES name, in the records' order. A query is a cell id, the first
+    characters of one (the names of the files in records/), or words of a label, each
+    matching a whole word: "n=50" does not name "n=500". A query naming no record, or
+    several unless EVERY, is a ConfigError listing the candidates."""
+    chosen: list[dict] = []
+    for query in queries:
+        found = [r for r in records if _matches(r, query)]
+        if not found:
+            raise ConfigError(
+                f"no record matches {query!r}; the records are:\n{_candidates(records)}"
+            )
+        if len(found) > 1 and not every:
+            raise ConfigError(
+                f"{query!r} matches {len(found)} records; name one by more of its label or "
+                f"its cell id (or --all verifies every match):\n{_candidates(found)}"
+            )
+        chosen += [r for r in found if r not in chosen]
+    return [r for r in records if r in chosen]
+
+
+@dataclass
+class Verdict:
+    """A published record against its re-run."""
+
+    published: dict
+    again: dict
+    tolerance: Tolerance
+    table: pd.DataFrame  # reproduction(); empty when the re-run failed
+
+    @property
+    def ran(self) -> bool:
+        return self.again.get("status") == "ok"
+
+    @property
+    def reproduces(self) -> bool:
+        return self.ran and not self.table.empty and bool(self.table.ok.all())
+
+    def largest(self) -> pd.Series | None:
+        """The value that differs most, None when no value was reproduced."""
+        if self.table.empty or self.table.difference.isna().all():
+            return None
+        return self.table.loc[self.table.difference.idxmax()]
+
+    def lines(self) -> list[str]:
+        """The verdict as text: the headline, every value when one misses (so that the
+        misses are seen in context), and the largest difference."""
+        label = self.published.get("label", "")
+        if not self.ran:
+            error = self.again.get("error") or {}
+            return [f"{label}: the re-run failed: {error.get('type')}: {error.get('message')}"]
+        head = f"\n{label} [{self.published['cell_id']}]: "
+        if self.table.empty:
+            return [
+                head + "DOES NOT reproduce: no value to compare (the published record has none)"
+            ]
+        verdict = "reproduces" if self.reproduces else "DOES NOT reproduce"
+        out = [
+            head + f"{verdict}: {int(self.table.ok.sum())}/{len(self.table)} values within "
+            f"{self.tolerance} (published on {self.published['provenance']['device']}, "
+            f"re-run on {self.again['provenance']['device']})"
+        ]
+        if not self.reproduces:
+            out.append(
+                tabulate(
+                    self.table, headers="keys", tablefmt="github", showindex=False, floatfmt=".4g"
+                )
+            )
+        worst = self.largest()
+        if worst is None:
+            out.append("largest difference: none (no value was reproduced)")
+        else:
+            out.append(
+                f"largest difference: {worst.difference:.4g} ({worst.metric} at {worst['where']})"
+            )
+        return out
+
+
+def verify_rows(
+    records: list[dict], rerun: Callable[[dict], dict], tolerance: Tolerance
+) -> Iterator[Verdict]:
+    """Each record against RERUN(record), the record of the same cell run again (the caller
+    runs it, so this module never imports the runner), one verdict at a time."""
+    for record in records:
+        again = rerun(record)
+        table = (
+            reproduction(record, again, tolerance)
+            if again.get("status") == "ok"
+            else pd.DataFrame()
+        )
+        yield Verdict(record, again, tolerance, table)

@@ -1,17 +1,47 @@
-"""The record of a cell: what ran, with which plugins and where. Written here only."""
+"""The record of a cell: what ran, with which plugins and where. Built here only, in the
+schema that ``mcbench.results.records`` reads."""
 
 from __future__ import annotations
 
+import traceback
+
 import torch
 
-from mcbench.bench.cells import Cell
+from mcbench.bench.cells import Cell, PluginSpec
+from mcbench.results.records import (
+    SCHEMA,
+    AttackInfo,
+    MetricInfo,
+    default_plot_axis,
+    to_json,
+)
 from mcbench.run.provenance import environment
 from mcbench.vocabulary import ROLES
 
-SCHEMA = 1
+
+def metric_entry(spec: PluginSpec) -> MetricInfo:
+    """What the results layer needs to know about a metric, from its plugin's class."""
+    cls = spec.entry.cls
+    return {
+        "name": spec.name,
+        "percent": cls.percent,
+        "higher_is_better": cls.higher_is_better,
+        "plot_axis": cls.plot_axis or default_plot_axis(cls.percent),
+        "correlate_with": list(cls.correlate_with),
+    }
+
+
+def attack_entry(cell: Cell) -> AttackInfo | None:
+    """What the results layer needs to know about the cell's attack, from its class."""
+    if cell.attack is None:
+        return None
+    cls = cell.attack.entry.cls
+    figures = cls.report_figures if cell.attack_stage == "tamper" else ()
+    return {"name": cell.attack.name, "report_figures": list(figures)}
 
 
 def base_record(cell: Cell, device: torch.device) -> dict:
+    """What a cell's record says before it runs."""
     return {
         "schema": SCHEMA,
         "cell_id": cell.cell_id,
@@ -27,13 +57,28 @@ def base_record(cell: Cell, device: torch.device) -> dict:
             "repair": cell.repair_key(),
         },
         "plugins": cell.plugin_provenance(),
-        "metric_info": {
-            m.key: {
-                "name": m.name,
-                "percent": m.entry.cls.percent,
-                "higher_is_better": m.entry.cls.higher_is_better,
-            }
-            for m in cell.metrics
-        },
+        "metric_info": {m.key: metric_entry(m) for m in cell.metrics},
+        "attack_info": attack_entry(cell),
         "provenance": environment(device),
     }
+
+
+def finished_record(base: dict, results: dict, seconds: float) -> dict:
+    """The record of a cell that ran: BASE with what the cell's stages returned."""
+    return to_json({**base, **results, "status": "ok", "seconds": seconds})
+
+
+def failed_record(base: dict, error: BaseException, seconds: float) -> dict:
+    """The record of a cell that raised ERROR."""
+    return to_json(
+        {
+            **base,
+            "status": "failed",
+            "error": {
+                "type": type(error).__name__,
+                "message": str(error),
+                "traceback": "".join(traceback.format_exception(error)),
+            },
+            "seconds": seconds,
+        }
+    )

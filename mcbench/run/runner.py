@@ -1,11 +1,11 @@
 """Runs the cells of a benchmark: every cell ends as a record, ok or failed, and a failed
-cell never stops the others."""
+cell never stops the others. Input errors (data that cannot be read, artifacts of another
+copy of the data) stop the run before any cell computes."""
 
 from __future__ import annotations
 
 import logging
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,21 +14,15 @@ import torch
 from mcbench.bench.cells import Cell
 from mcbench.bench.load import Benchmark
 from mcbench.errors import ConfigError
-from mcbench.run.record import base_record
-from mcbench.run.stages import ProgressFactory, Workspace
+from mcbench.run import plan
+from mcbench.run.cache import DataCopyMismatch, StageCache, data_copy
+from mcbench.run.cell import run_cell
+from mcbench.run.datasets import DatasetCache
+from mcbench.run.record import base_record, failed_record, finished_record
+from mcbench.run.stages import ProgressFactory
 from mcbench.run.store import Store
-from mcbench.vocabulary import ROLES
 
 log = logging.getLogger("mcbench")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine")
-    return device
 
 
 @dataclass
@@ -39,33 +33,47 @@ class RunSummary:
 
 
 def stage_status(store: Store, cell: Cell) -> dict[str, bool]:
-    """Which of the cell's stages are already in the store."""
-    status = {f"endpoint {r}": store.has_tensors("endpoint", cell.endpoint_key(r)) for r in ROLES}
-    if cell.attack_stage == "tamper":
-        status.update(
-            {f"tamper {r}": store.has_tensors("tamper", cell.tamper_key(r)) for r in ROLES}
-        )
-    status["repair"] = store.has_tensors("repair", cell.repair_key())
-    record = store.load_record(cell.cell_id)
-    status["evaluate"] = bool(record and record["status"] == "ok")
+    """Which of the cell's stages are already in the store, by their labels."""
+    status = {}
+    for stage in plan.cell_stages(cell):
+        if stage.stage == plan.EVALUATE:
+            record = store.load_record(cell.cell_id)
+            status[stage.label] = bool(record and record["status"] == "ok")
+        elif stage.stage == plan.ENDPOINT_EVAL:
+            status[stage.label] = store.has_json(stage.stage, stage.key)
+        else:
+            status[stage.label] = store.has_tensors(stage.stage, stage.key)
     return status
 
 
-def load_data_first(benchmark: Benchmark, store: Store, workspace: Workspace) -> None:
-    """Load every dataset that a cell still to run needs, before any cell runs: missing
-    or unreadable data is an input error (ConfigError), not a failure of every cell."""
-    for cell in benchmark.cells:
-        record = store.load_record(cell.cell_id)
-        if record and record["status"] == "ok":
-            continue
+def to_run(benchmark: Benchmark, store: Store) -> list[Cell]:
+    """The cells without an ok record."""
+    done = [store.load_record(c.cell_id) for c in benchmark.cells]
+    return [c for c, r in zip(benchmark.cells, done) if not (r and r["status"] == "ok")]
+
+
+DATA_ERRORS = (OSError, ValueError, RuntimeError)
+"""What a dataset plugin raises for data that is missing or unreadable (torchvision raises
+RuntimeError for a broken copy)."""
+
+
+def load_data_first(benchmark: Benchmark, store: Store, datasets: DatasetCache) -> None:
+    """Before any cell runs: load every dataset that a cell still to run needs, and check
+    that the artifacts it would reuse were computed from the same copies. Missing or
+    unreadable data, or another copy, is an input error (ConfigError), not a failure of
+    every cell."""
+    for cell in to_run(benchmark, store):
         try:
-            workspace.dataset(cell.dataset)  # memoised: the cells reuse it
-        except (OSError, ValueError) as e:
+            data = datasets.load(cell.dataset)  # kept: the cells reuse it
+        except DATA_ERRORS as e:
             raise ConfigError(
                 f"dataset {cell.dataset.name!r} cannot be loaded: {e}",
                 file=benchmark.file,
                 key=f"tracks.{cell.track}.datasets",
             ) from None
+        cache = StageCache(store, data_copy(data))
+        for stage in plan.cell_stages(cell):
+            cache.check(stage.stage, stage.key)
 
 
 def run_benchmark(
@@ -77,8 +85,8 @@ def run_benchmark(
     progress: ProgressFactory,
     cell_bar=None,
 ) -> RunSummary:
-    workspace = Workspace(store, device, data_root, cache_dir, progress)
-    load_data_first(benchmark, store, workspace)
+    datasets = DatasetCache(data_root, cache_dir)
+    load_data_first(benchmark, store, datasets)
     summary = RunSummary()
     for cell in benchmark.cells:
         existing = store.load_record(cell.cell_id)
@@ -87,29 +95,25 @@ def run_benchmark(
             summary.reused.append(cell.cell_id)
         else:
             log.info("running %s [%s]", cell.label(), cell.cell_id)
-            record = base_record(cell, device)
+            base = base_record(cell, device)
             started = time.perf_counter()
             try:
-                record.update(workspace.run_cell(cell), status="ok")
+                data = datasets.load(cell.dataset)
+                results = run_cell(cell, data, store, device, progress)
+                record = finished_record(base, results, time.perf_counter() - started)
                 summary.ran.append(cell.cell_id)
                 log.info(
                     "done %s in %.1fs (reused: %s)",
                     cell.label(),
-                    time.perf_counter() - started,
+                    record["seconds"],
                     ", ".join(record["reused"]) or "nothing",
                 )
+            except DataCopyMismatch:
+                raise
             except Exception as e:  # recorded, and the matrix goes on
-                record.update(
-                    status="failed",
-                    error={
-                        "type": type(e).__name__,
-                        "message": str(e),
-                        "traceback": traceback.format_exc(),
-                    },
-                )
+                record = failed_record(base, e, time.perf_counter() - started)
                 summary.failed.append(cell.cell_id)
                 log.error("FAILED %s: %s: %s", cell.label(), type(e).__name__, e)
-            record["seconds"] = time.perf_counter() - started
             store.save_record(record)
         if cell_bar is not None:
             cell_bar()

@@ -97,6 +97,7 @@ class BitFlip(TamperAttack):
     """
 
     name: ClassVar[str] = "bitflip"
+    report_figures: ClassVar[tuple[str, ...]] = ("flips", "accuracy_after")
     max_flips: int = field(
         default=100, metadata={"help": "most bits flipped (random: exactly this many); >= 0"}
     )

@@ -24,6 +24,7 @@ class GradientDescentAttack(TargetedTamper):
     """Gradient descent on one layer: targets take wrong labels, a keep-set keeps its own."""
 
     name: ClassVar[str] = "gda"
+    report_figures: ClassVar[tuple[str, ...]] = ("targets_flipped", "keep_set_accuracy", "steps")
     layer: str | None = field(
         default=None,
         metadata={

@@ -21,6 +21,7 @@ class SingleBiasAttack(TargetedTamper):
     """Raise one bias of one layer until the chosen class wins on every target."""
 
     name: ClassVar[str] = "sba"
+    report_figures: ClassVar[tuple[str, ...]] = ("targets_flipped", "raise")
     target_label: int | None = field(
         default=0, metadata={"help": "the class every target must take"}
     )

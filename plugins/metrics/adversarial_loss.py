@@ -17,6 +17,7 @@ class AdversarialLoss(AttackedMetric):
 
     name: ClassVar[str] = "adversarial_loss"
     higher_is_better: ClassVar[bool | None] = False
+    correlate_with: ClassVar[tuple[str, ...]] = ("input_hessian_eig",)
 
     def compute(self, ctx: MetricContext) -> float:
         return cross_entropy(*self.attacked(ctx, "loss"))

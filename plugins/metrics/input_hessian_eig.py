@@ -25,6 +25,7 @@ class InputHessianEig(MetricPlugin):
     needs: ClassVar[tuple[str, ...]] = ("clean",)
     percent: ClassVar[bool] = False
     higher_is_better: ClassVar[bool | None] = False
+    plot_axis: ClassVar[Literal["top", "bottom", "right"] | None] = "right"
 
     method: Literal["auto", "exact", "lanczos", "power"] = field(
         default="auto",

@@ -1,0 +1,2 @@
+"""Records -> tables, ranks, figures and pages. Reads records only: never imports torch,
+the runner or the store."""

@@ -1,0 +1,56 @@
+"""How a table row names a record: the label of each of its plugins, and the row key built
+from them."""
+
+from __future__ import annotations
+
+from mcbench.results.records import Record
+from mcbench.vocabulary import PLUGIN_AXES
+
+MISSING = "-"  # a plugin the cell does not have, or a parameter its record does not name
+
+Labels = dict[str, dict[str, str]]  # {field: {cell_id: label}}
+
+
+def plugin_label(records: list[Record], field: str) -> dict[str, str]:
+    """{cell_id: label} of the plugin in FIELD: its name, plus the parameters whose values
+    differ between the records using that plugin ('-' for a parameter a record lacks, e.g.
+    one written before the plugin gained it)."""
+    by_name: dict[str, list[dict]] = {}
+    for r in records:
+        spec = r["config"].get(field)
+        if spec:
+            by_name.setdefault(spec["name"], []).append(spec["params"])
+    varying = {
+        name: sorted({k for p in ps for k in p if any(q.get(k, MISSING) != p[k] for q in ps)})
+        for name, ps in by_name.items()
+    }
+    out = {}
+    for r in records:
+        spec = r["config"].get(field)
+        if not spec:
+            out[r["cell_id"]] = MISSING
+            continue
+        params = spec["params"]
+        inner = ",".join(f"{k}={params.get(k, MISSING)}" for k in varying[spec["name"]])
+        out[r["cell_id"]] = f"{spec['name']}({inner})" if inner else spec["name"]
+    return out
+
+
+def plugin_labels(records: list[Record]) -> Labels:
+    """{field: {cell_id: label}} for every plugin field a table row names."""
+    return {f: plugin_label(records, f) for f in PLUGIN_AXES}
+
+
+def row_key(
+    record: Record, labels: Labels, extra: dict[str, dict[str, object]] | None = None
+) -> dict:
+    """The columns that name a record's row: its track, its label in each field of LABELS,
+    its budget and seed, then each column of EXTRA ({column: {cell_id: value}})."""
+    cell_id, config = record["cell_id"], record["config"]
+    return {
+        "track": config["track"],
+        **{f: by_cell[cell_id] for f, by_cell in labels.items()},
+        "budget": config["budget"],
+        "seed": config["seed"],
+        **{column: by_cell[cell_id] for column, by_cell in (extra or {}).items()},
+    }
