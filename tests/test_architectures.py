@@ -1,5 +1,5 @@
 """The built-in architectures: sizes checked against independent counts, forward shapes,
-seeded initialisation, torch.func compatibility, validation and registration."""
+seeded initialisation, torch.func compatibility and validation."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from torch import nn
 from torch.func import functional_call
 
 from mcbench.kinds import ArchitecturePlugin
-from mcbench.testing import check_declaration
-from mcbench_plugins.architectures import convnet, preresnet, resnet18, timm_model, vgg16
 from mcbench_plugins.architectures.convnet import ConvNet
 from mcbench_plugins.architectures.preresnet import PreResNet
 from mcbench_plugins.architectures.resnet18 import ResNet18
@@ -225,25 +223,3 @@ def test_timm_image_size_from_kwargs_wins():
     )
     with torch.no_grad():
         assert model.eval()(images(size=16)).shape == (2, 10)
-
-
-# --- declaration and registration ----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "module, cls, name",
-    [
-        (vgg16, VGG16, "vgg16"),
-        (preresnet, PreResNet, "preresnet"),
-        (resnet18, ResNet18, "resnet18"),
-        (timm_model, TimmModel, "timm"),
-        (convnet, ConvNet, "convnet"),
-    ],
-)
-def test_registration(module, cls, name):
-    registered = []
-    module.mcbench_register_architectures(registered.append)
-    assert registered == [cls]
-    assert cls.name == name
-    assert issubclass(cls, ArchitecturePlugin)
-    check_declaration(cls)

@@ -7,9 +7,6 @@ import pytest
 import torch
 
 from mcbench.kinds.data import ImageSet
-from mcbench.registry import load_registry
-from mcbench.testing import check_plugin
-from mcbench_plugins.attacks import badnets, blended
 from mcbench_plugins.attacks.badnets import BadNets
 from mcbench_plugins.attacks.blended import Blended
 
@@ -251,18 +248,3 @@ def test_blended_all_to_all():
 def test_blended_rejects_out_of_range_settings(settings):
     with pytest.raises(ValueError):
         Blended(**settings)
-
-
-# -- registration -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "module, cls, name", [(badnets, BadNets, "badnets"), (blended, Blended, "blended")]
-)
-def test_attack_registration(module, cls, name):
-    registered = []
-    module.mcbench_register_attacks(register=registered.append)
-    assert registered == [cls]
-    entry = load_registry(entry_points=False, extra=(module,)).get("attack", name)
-    assert entry.cls is cls and entry.description
-    check_plugin(cls)

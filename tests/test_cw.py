@@ -10,8 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from mcbench.testing import check_declaration
-from mcbench_plugins.attacks import cw
+from mcbench.testing import check_evasion_attack
 from mcbench_plugins.attacks.cw import CarliniWagnerL2, cw_margin, from_tanh_space, to_tanh_space
 
 
@@ -96,12 +95,11 @@ def multiclass():
     return linear_model(weight, bias), weight, bias, xs, labels, torch.tensor(near)
 
 
-def test_declaration_and_registration():
-    check_declaration(CarliniWagnerL2)
-    registered = []
-    cw.mcbench_register_attacks(registered.append)
-    assert registered == [CarliniWagnerL2]
-    assert CarliniWagnerL2.stage == "evasion" and CarliniWagnerL2.name == "cw"
+@pytest.mark.parametrize("targeted", [False, True])
+def test_meets_the_evasion_contract_in_the_l2_ball(targeted):
+    # C&W's threat model is the L2 ball of radius eps, declared by its class
+    attack = CarliniWagnerL2(eps=0.3, steps=20, search_steps=3, lr=0.05, targeted=targeted)
+    check_evasion_attack(attack)
 
 
 @pytest.mark.parametrize(

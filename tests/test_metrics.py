@@ -11,9 +11,6 @@ from torch import nn
 
 from mcbench.kinds import MetricContext
 from mcbench.kinds.data import ImageSet
-from mcbench.registry import load_registry
-from mcbench.testing import check_plugin
-from mcbench_plugins.metrics import attack_success_rate, clean_accuracy, loss
 from mcbench_plugins.metrics.attack_success_rate import AttackSuccessRate
 from mcbench_plugins.metrics.clean_accuracy import CleanAccuracy
 from mcbench_plugins.metrics.loss import Loss
@@ -122,28 +119,3 @@ def test_empty_triggered_set_gives_nan():
         torch.zeros(0, 2, 1, 1, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64)
     )
     assert math.isnan(AttackSuccessRate().compute(ctx))
-
-
-def test_flags():
-    assert CleanAccuracy.needs == ("clean",) and Loss.needs == ("clean",)
-    assert AttackSuccessRate.needs == ("triggered",)
-    assert CleanAccuracy.percent and AttackSuccessRate.percent and not Loss.percent
-    assert CleanAccuracy.higher_is_better is True
-    assert AttackSuccessRate.higher_is_better is False and Loss.higher_is_better is False
-
-
-@pytest.mark.parametrize(
-    "module, cls, name",
-    [
-        (clean_accuracy, CleanAccuracy, "clean_accuracy"),
-        (attack_success_rate, AttackSuccessRate, "attack_success_rate"),
-        (loss, Loss, "loss"),
-    ],
-)
-def test_metric_registration(module, cls, name):
-    registered = []
-    module.mcbench_register_metrics(register=registered.append)
-    assert registered == [cls]
-    entry = load_registry(entry_points=False, extra=(module,)).get("metric", name)
-    assert entry.cls is cls and entry.description
-    check_plugin(cls)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mcbench.kinds.data import to_float
-from mcbench.testing import check_declaration
+from mcbench.testing import check_evasion_attack
 from mcbench.toolkit.nets import Normalize
 from mcbench_plugins.architectures.convnet import ConvNet
 from mcbench_plugins.attacks.pgd import PGD
@@ -139,8 +139,20 @@ def cnn():
 # -- declaration and validation -----------------------------------------------------------
 
 
-def test_declaration():
-    check_declaration(PGD)
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"norm": "linf", "restarts": 2},
+        {"norm": "l2", "eps": 0.5, "step_size": 0.2, "restarts": 2},
+        {"norm": "linf", "targeted": True},
+        {"norm": "l2", "eps": 0.5, "step_size": 0.2, "random_start": False},
+    ],
+)
+def test_meets_the_evasion_contract(params):
+    check_evasion_attack(PGD(steps=3, **params))
+
+
+def test_defaults_are_the_cifar10_setting_of_madry_et_al():
     attack = PGD()
     assert (attack.norm, attack.eps, attack.step_size, attack.steps) == ("linf", EPS, 2 / 255, 10)
     assert (attack.random_start, attack.restarts, attack.targeted) == (True, 1, False)

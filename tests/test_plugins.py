@@ -1,7 +1,13 @@
-"""Discovery through entry points, loud registration errors, the contract of every
-built-in plugin, and the third-party example plugin."""
+"""Discovery through entry points, loud registration errors, the plugins command, and
+the third-party example plugin (the contract of every plugin: test_contracts.py)."""
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 import types
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -10,52 +16,17 @@ import mcbench
 from mcbench.cli import cli
 from mcbench.errors import PluginError
 from mcbench.registry import load_registry
-from mcbench.testing import check_plugin
 from tests.conftest import TINY
 
-BUILT_INS = {
-    "dataset": {"cifar10", "synthetic"},
-    "architecture": {"vgg16", "preresnet", "resnet18", "timm", "convnet"},
-    "attack": {"badnets", "blended", "gda", "sba", "bitflip", "pgd", "cw"},
-    "connection": {"linear", "bezier", "polychain"},
-    "repair": {"path", "finetune", "scratch", "noisy", "fineprune"},
-    "metric": {
-        "clean_accuracy",
-        "attack_success_rate",
-        "loss",
-        "injection_success",
-        "target_accuracy",
-        "robust_accuracy",
-        "adversarial_loss",
-        "input_hessian_eig",
-    },
-}
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_built_ins_come_through_the_entry_point_group(registry):
-    for kind, names in BUILT_INS.items():
-        assert names <= set(registry.names(kind)), kind
-        for name in names:
-            entry = registry.get(kind, name)
-            assert entry.distribution == "mcbench" and entry.version == mcbench.__version__
-            assert entry.provider == name  # the entry point's name
-
-
-@pytest.mark.parametrize("kind,name", sorted((k, n) for k, ns in BUILT_INS.items() for n in ns))
-def test_every_built_in_meets_the_plugin_contract(registry, kind, name):
-    cls = registry.get(kind, name).cls
-    if kind in ("dataset", "repair"):
-        from mcbench.testing import check_declaration
-
-        check_declaration(cls)  # their behaviour is covered by their own tests
-    elif name == "timm":
-        check_plugin(cls, model="resnet10t")
-    elif name in ("vgg16", "preresnet"):
-        from mcbench.testing import check_declaration
-
-        check_declaration(cls)  # large; built and counted in test_architectures
-    else:
-        check_plugin(cls)
+def test_every_entry_point_of_mcbench_registers_the_plugin_it_is_named_after(registry):
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
+    built_ins = [e for e in registry.all() if e.distribution == "mcbench"]
+    assert sorted(e.provider for e in built_ins) == sorted(declared["mcbench"])
+    for entry in built_ins:
+        assert entry.name == entry.provider and entry.version == mcbench.__version__
 
 
 def _module_registering(hook_name, cls):
@@ -98,7 +69,7 @@ def test_a_class_that_is_not_a_plugin_is_rejected():
         load_registry(extra=(_module_registering("mcbench_register_attacks", NotAPlugin),))
 
 
-def test_plugins_command_lists_kind_provider_description_and_parameters():
+def test_plugins_command_lists_kind_provider_description_and_parameters(registry):
     out = CliRunner().invoke(cli, ["plugins", "attack"])
     assert out.exit_code == 0
     assert f"badnets  [attack]  mcbench {mcbench.__version__}" in out.output
@@ -106,9 +77,8 @@ def test_plugins_command_lists_kind_provider_description_and_parameters():
     assert "- mode: 'all-to-one' | 'all-to-all' = 'all-to-one'" in out.output
     assert "vgg16" not in out.output
     everything = CliRunner().invoke(cli, ["plugins"])
-    for names in BUILT_INS.values():
-        for name in names:
-            assert f"\n{name}  [" in "\n" + everything.output
+    for entry in registry.all():
+        assert f"\n{entry.name}  [{entry.kind}]" in "\n" + everything.output
 
 
 def test_the_example_third_party_plugin_is_found_and_runs(registry, write_yaml, tmp_path):

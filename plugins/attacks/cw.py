@@ -91,6 +91,7 @@ class CarliniWagnerL2(EvasionAttack):
     """Carlini-Wagner L2: minimum-norm adversarial examples by tanh-space optimisation."""
 
     name: ClassVar[str] = "cw"
+    norm: ClassVar[str] = "l2"  # the threat model: an L2 ball of radius eps, when eps is set
     kappa: float = field(
         default=0.0,
         metadata={"help": "confidence: the adversarial class must win by this logit margin (>= 0)"},

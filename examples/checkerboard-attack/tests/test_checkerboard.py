@@ -1,8 +1,7 @@
 import torch
 from mcbench_checkerboard import Checkerboard
 
-from mcbench.registry import load_registry
-from mcbench.testing import check_plugin
+from mcbench.testing import check_plugin, check_registered
 
 
 def test_contract():
@@ -17,5 +16,4 @@ def test_trigger_pixels():
 
 
 def test_found_through_the_entry_point():
-    entry = load_registry().get("attack", "checkerboard")
-    assert entry.distribution == "mcbench-checkerboard" and entry.cls is Checkerboard
+    assert check_registered(Checkerboard).distribution == "mcbench-checkerboard"
