@@ -28,6 +28,8 @@ KIND_BY_AXIS: dict[str, str] = {k.axis: k.name for k in KINDS}
 # The plugin axes of a cell, in the order tables and labels show them; with the budget and
 # the seed they make a cell. Metrics are not an axis: every cell of a track scores them all.
 PLUGIN_AXES: tuple[str, ...] = ("dataset", "architecture", "attack", "repair", "connection")
+# The axes that make the attacked endpoints (what a repair is handed), before any repair.
+ENDPOINT_AXES: tuple[str, ...] = PLUGIN_AXES[:3]
 CELL_AXES: tuple[str, ...] = (*PLUGIN_AXES, "budget", "seed")
 
 # The two endpoints of every path.

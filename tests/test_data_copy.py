@@ -1,7 +1,9 @@
 """Which copy of the data a results folder was computed from: another copy is refused
 before anything is reused, and a copy that cannot be read is an input error (exit 2)."""
 
+import io
 import json
+import tarfile
 
 from click.testing import CliRunner
 
@@ -82,3 +84,23 @@ def test_a_broken_torchvision_folder_is_an_input_error(write_yaml, tmp_path):
     assert f"torchvision rejects {broken}" in out.output
     assert "Traceback" not in out.output
     assert not (tmp_path / "results" / "records").exists()
+
+
+def test_a_truncated_archive_is_an_input_error(write_yaml, tmp_path):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        payload = bytes(range(256)) * 800
+        member = tarfile.TarInfo("train/airplane/0.png")
+        member.size = len(payload)
+        archive.addfile(member, io.BytesIO(payload))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "cifar10-jpeg.tar.gz").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    bench = write_yaml(ON_CIFAR.replace("source: folder", "source: archive"))
+    out = run(bench, tmp_path / "results", data, tmp_path / "cache")
+    assert out.exit_code == 2, out.output
+    assert f"{bench}: tracks.backdoor-repair.datasets: dataset 'cifar10' cannot be loaded" in (
+        out.output
+    )
+    assert "Traceback" not in out.output
+    assert f"{data / 'cifar10-jpeg.tar.gz'} is not a readable .tar.gz" in out.output

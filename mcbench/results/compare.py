@@ -14,13 +14,14 @@ from mcbench.results.format import number
 from mcbench.results.labels import plugin_labels
 from mcbench.results.leaderboard import frames, metric_keys
 from mcbench.results.records import Record, metric_info
+from mcbench.vocabulary import ENDPOINT_AXES
 
 # What a row's numbers depend on besides the repair being compared: the data, the attacked
 # endpoints (how they were trained and attacked), the budget and the evaluation's t rule.
-PROTOCOL = ("track", "dataset", "architecture", "attack", "budget", "split", "train", "adversarial")
+PROTOCOL = ("track", *ENDPOINT_AXES, "budget", "split", "train", "adversarial")
 T_RULE = ("report_t", "recalibrate_bn")
 # A protocol group: rows in one group are ranked against each other.
-PROTOCOL_GROUP = ["track", "dataset", "architecture", "attack", "budget"]
+PROTOCOL_GROUP = ["track", *ENDPOINT_AXES, "budget"]
 
 
 def without_version(spec):

@@ -8,12 +8,12 @@ import pandas as pd
 from mcbench.errors import ConfigError
 from mcbench.results.labels import Labels, plugin_labels, row_key
 from mcbench.results.records import Record, metric_info
-from mcbench.vocabulary import PLUGIN_AXES
+from mcbench.vocabulary import ENDPOINT_AXES, PLUGIN_AXES
 
 # The columns of a table row: a cell without its seed (rows are means over seeds).
 ROW_GROUP = ["track", *PLUGIN_AXES, "budget"]
 # What the attacked endpoints of a cell share: a weight attack's row.
-ATTACKED = ["track", "dataset", "architecture", "attack"]
+ATTACKED = ["track", *ENDPOINT_AXES]
 
 TITLES = {
     "summary": "Leaderboard (at the reported t; endpoints: the two attacked models; "

@@ -5,7 +5,9 @@ copy of the data) stop the run before any cell computes."""
 from __future__ import annotations
 
 import logging
+import tarfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,9 +54,9 @@ def to_run(benchmark: Benchmark, store: Store) -> list[Cell]:
     return [c for c, r in zip(benchmark.cells, done) if not (r and r["status"] == "ok")]
 
 
-DATA_ERRORS = (OSError, ValueError, RuntimeError)
+DATA_ERRORS = (OSError, ValueError, RuntimeError, EOFError, tarfile.TarError, zipfile.BadZipFile)
 """What a dataset plugin raises for data that is missing or unreadable (torchvision raises
-RuntimeError for a broken copy)."""
+RuntimeError for a broken copy; a truncated archive, tarfile's and gzip's errors)."""
 
 
 def load_data_first(benchmark: Benchmark, store: Store, datasets: DatasetCache) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -101,6 +102,13 @@ def folders_key(entries: Entries) -> str:
 def read_archive(path: Path) -> Entries:
     """Stream a .tar.gz holding train/ and test/ class folders, possibly under one leading
     folder, keeping each image's encoded bytes."""
+    try:
+        return _read_archive(path)
+    except (tarfile.TarError, EOFError, zlib.error) as e:
+        raise ValueError(f"{path} is not a readable .tar.gz ({type(e).__name__}: {e})") from e
+
+
+def _read_archive(path: Path) -> Entries:
     entries: Entries = {split: {} for split in SPLITS}
     prefixes = set()
     with tarfile.open(path, mode="r|gz") as tar:
