@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal, Required, TypedDict
+from typing import Literal, TypedDict
 
 from mcbench.errors import ConfigError
 
@@ -39,11 +39,16 @@ class RecordError(TypedDict):
     traceback: str
 
 
-class Record(TypedDict, total=False):
-    schema: Required[int]
-    cell_id: Required[str]
-    status: Required[Literal["ok", "failed"]]
-    config: Required[dict]  # the resolved configuration of the cell
+class _Identity(TypedDict):
+    """The fields every record has."""
+
+    schema: int
+    cell_id: str
+    status: Literal["ok", "failed"]
+    config: dict  # the resolved configuration of the cell
+
+
+class Record(_Identity, total=False):
     label: str
     keys: dict[str, str]  # stage -> artifact key
     plugins: dict[str, str]  # "kind:name" -> "distribution version"
