@@ -4,11 +4,13 @@ changed number, a changed plugin or an unknown row is reported."""
 import json
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from mcbench.bench.load import load_benchmark
 from mcbench.cli import cli
 from mcbench.results.verify import Tolerance, benchmark_document, reproduction, write_benchmark
+from mcbench.run.record import base_record
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +161,8 @@ def test_every_published_record_rebuilds_to_its_own_cell(registry, tmp_path):
         file = write_benchmark(record, tmp_path / f"{record['cell_id']}.yaml")
         [cell] = load_benchmark(file, registry).cells
         assert cell.cell_id == record["cell_id"], record["label"]
+        # and names the same artifacts the published record names
+        assert base_record(cell, torch.device("cpu"))["keys"] == record["keys"], record["label"]
 
 
 def copies(published, tmp_path, labels):

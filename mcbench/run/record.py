@@ -15,8 +15,11 @@ from mcbench.results.records import (
     default_plot_axis,
     to_json,
 )
+from mcbench.run import plan
 from mcbench.run.provenance import environment
-from mcbench.vocabulary import ROLES
+
+# The stages whose artifacts a record names, as "endpoint_A", "tamper_B", "repair".
+ARTIFACT_STAGES = (plan.ENDPOINT, plan.TAMPER, plan.REPAIR)
 
 
 def metric_entry(spec: PluginSpec) -> MetricInfo:
@@ -48,13 +51,9 @@ def base_record(cell: Cell, device: torch.device) -> dict:
         "label": cell.label(),
         "config": cell.config(),
         "keys": {
-            **{f"endpoint_{r}": cell.endpoint_key(r) for r in ROLES},
-            **(
-                {f"tamper_{r}": cell.tamper_key(r) for r in ROLES}
-                if cell.attack_stage == "tamper"
-                else {}
-            ),
-            "repair": cell.repair_key(),
+            stage.label.replace(" ", "_"): stage.key
+            for stage in plan.cell_stages(cell)
+            if stage.stage in ARTIFACT_STAGES
         },
         "plugins": cell.plugin_provenance(),
         "metric_info": {m.key: metric_entry(m) for m in cell.metrics},
