@@ -108,21 +108,21 @@ def test_the_stage_graph_uses_the_cells_keys(write_yaml, registry):
     assert (a.key, b.key) == (cell.endpoint_key("A"), cell.endpoint_key("B"))
     assert a.inputs == b.inputs == ()
     tamper_a = graph["tamper", "tamper A"]
-    assert tamper_a.key == cell.tamper_key("A") and tamper_a.inputs == (a.key,)
+    assert tamper_a.key == cell.tamper_key("A") and tamper_a.inputs == (f"endpoint/{a.key}",)
     repair = graph["repair", "repair"]
     assert repair.key == cell.repair_key()
-    assert repair.inputs == (cell.tamper_key("A"), cell.tamper_key("B"))
+    assert repair.inputs == tuple(f"tamper/{cell.tamper_key(r)}" for r in "AB")
     untampered = graph["endpoint-eval", "endpoint-eval A untampered"]
     assert untampered.key == cell.endpoint_eval_key("A", untampered=True)
-    assert untampered.inputs == (a.key,)
-    assert graph["endpoint-eval", "endpoint-eval B"].inputs == (cell.tamper_key("B"),)
+    assert untampered.inputs == (a.node,)
+    assert graph["endpoint-eval", "endpoint-eval B"].inputs == (f"tamper/{cell.tamper_key('B')}",)
     evaluate = plan.cell_stages(cell)[-1]
-    assert evaluate.key == cell.cell_id and evaluate.inputs[0] == repair.key
+    assert evaluate.key == cell.cell_id and evaluate.inputs[0] == repair.node
     # every stage comes after the stages it reads
     seen = set()
     for stage in plan.cell_stages(cell):
         assert set(stage.inputs) <= seen, stage
-        seen.add(stage.key)
+        seen.add(stage.node)
 
 
 def test_an_endpoint_depends_on_its_seed_only_and_leaves_the_global_rng_alone(

@@ -8,6 +8,7 @@ from mcbench.cli.leaderboard import leaderboard
 from mcbench.cli.plot import plot
 from mcbench.cli.plugins import plugins
 from mcbench.cli.run import run, validate
+from mcbench.cli.status import status
 
 
 @click.group(cls=Group)
@@ -16,7 +17,7 @@ def cli():
     """mcbench: mode connectivity as a robustness benchmark."""
 
 
-for command in (validate, run, leaderboard, plot, plugins):
+for command in (validate, run, status, leaderboard, plot, plugins):
     cli.add_command(command)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from mcbench.cli.common import (
+    blocked_plugins,
     data_options,
     default_cache_dir,
     load,
@@ -29,6 +30,73 @@ def validate(file, profile, tracks):
     click.echo(f"{file}: ok, {len(bench.cells)} cells")
 
 
+def executor_options(command):
+    """How the stages are spread over processes, GPUs and machines."""
+    for option in reversed(
+        [
+            click.option(
+                "--executor",
+                type=click.Choice(["auto", "serial", "local", "ray"]),
+                default="auto",
+                show_default=True,
+                help="serial: this process; local: worker processes on this machine; ray: a "
+                "Ray cluster; auto: local with one worker per GPU when there are several",
+            ),
+            click.option(
+                "--workers",
+                type=click.IntRange(min=1),
+                default=None,
+                help="local executor on the CPU: worker processes, the cores shared between "
+                "them [default: one per core]",
+            ),
+            click.option(
+                "--workers-per-gpu",
+                type=click.IntRange(min=1),
+                default=1,
+                show_default=True,
+                help="stages packed on one GPU at a time, each held to its share of the "
+                "GPU's memory (local), or each asking for 1/K of a GPU (ray)",
+            ),
+            click.option(
+                "--threads-per-stage",
+                type=click.IntRange(min=1),
+                default=None,
+                help="torch CPU threads of each stage [default: the cores divided between "
+                "the workers]; CPU results are bit-identical for equal values",
+            ),
+            click.option(
+                "--retries",
+                type=click.IntRange(min=0),
+                default=2,
+                show_default=True,
+                help="times a stage whose worker died (killed, out of memory, node lost) "
+                "is run again, from its last epoch checkpoint",
+            ),
+            click.option(
+                "--address",
+                default=None,
+                help="ray: the cluster to join ('auto': the one started with `ray start` "
+                "on this node) [default: start a local one]",
+            ),
+            click.option(
+                "--gpus-per-stage",
+                type=click.FloatRange(min=0),
+                default=None,
+                help="ray: GPUs each stage asks for [default: 1/--workers-per-gpu when the "
+                "cluster has GPUs, else 0]",
+            ),
+            click.option(
+                "--cpus-per-stage",
+                type=click.FloatRange(min=0),
+                default=None,
+                help="ray: CPUs each stage asks for [default: 1]",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @profile_option
@@ -41,7 +109,13 @@ def validate(file, profile, tracks):
     help="where artifacts and records are stored",
 )
 @data_options
-@click.option("--dry-run", is_flag=True, help="print the cells and what is cached; run nothing")
+@executor_options
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="print the cells, the unique stages they share, what is cached and an estimate of "
+    "the compute left; run nothing",
+)
 @click.option(
     "--format",
     "fmt",
@@ -50,41 +124,53 @@ def validate(file, profile, tracks):
     show_default=True,
     help="format of the leaderboard printed at the end",
 )
-def run(file, profile, tracks, results, data_root, cache_dir, device, dry_run, fmt):
+def run(file, profile, tracks, results, data_root, cache_dir, device, dry_run, fmt, **scale):
     """Run the benchmark matrix in FILE and print its leaderboard."""
     from mcbench.run.store import Store
 
     bench = load(file, profile, tracks)
     store = Store(results)
     if dry_run:
-        from mcbench.run.runner import stage_status
+        from mcbench.cli.dry_run import print_dry_run
 
-        for cell in bench.cells:
-            status = stage_status(store, cell)
-            marks = "  ".join(
-                f"{stage}:{'cached' if done else 'to run'}" for stage, done in status.items()
-            )
-            click.echo(f"{cell.cell_id}  {cell.label()}\n    {marks}")
-        click.echo(f"{len(bench.cells)} cells")
+        print_dry_run(bench, store, device, scale)
         return
     torch_device = start_computing(results, device)
-    from mcbench.run.progress import progress_factory
+    from mcbench.run.execute import BenchmarkSource, RunSpec
+    from mcbench.run.executors.choose import choose
     from mcbench.run.runner import run_benchmark
 
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    name = choose(scale["executor"], device, scale["workers"])
+    spec = RunSpec(
+        results=str(results),
+        cache_dir=str(cache),
+        data_root=str(data_root) if data_root else None,
+        device=device if name != "serial" else str(torch_device),
+        threads=scale["threads_per_stage"],
+        source=BenchmarkSource(
+            str(Path(file).resolve()), profile, tuple(tracks), blocked_plugins(None)
+        ),
+    )
+    executor = make_executor(name, spec, scale)
     log = logging.getLogger("mcbench")
-    log.info("%s: %d cells on %s, results in %s", file, len(bench.cells), torch_device, results)
-    from tqdm.auto import tqdm
-
-    with tqdm(total=len(bench.cells), desc="cells", unit="cell", position=0) as bar:
-        summary = run_benchmark(
-            bench,
-            store,
-            torch_device,
-            Path(data_root) if data_root else None,
-            Path(cache_dir) if cache_dir else default_cache_dir(),
-            progress_factory(),
-            cell_bar=lambda: bar.update(1),
-        )
+    log.info(
+        "%s: %d cells, %s executor (%d worker%s), results in %s",
+        file, len(bench.cells), name, executor.workers if executor else 1,
+        "" if (executor.workers if executor else 1) == 1 else "s", results,
+    )  # fmt: skip
+    summary = run_benchmark(
+        bench,
+        store,
+        torch_device,
+        Path(data_root) if data_root else None,
+        cache,
+        progress=None,
+        executor=executor,
+        monitor=True,
+        threads=scale["threads_per_stage"],
+        plan_info={"profile": profile, "tracks": list(tracks)},
+    )
     log.info(
         "ran %d, reused %d, failed %d", len(summary.ran), len(summary.reused), len(summary.failed)
     )
@@ -96,3 +182,30 @@ def run(file, profile, tracks, results, data_root, cache_dir, device, dry_run, f
             err=True,
         )
         sys.exit(1)
+
+
+def make_executor(name: str, spec, scale: dict):
+    """The executor for ``name``; None for serial (the runner builds it in this process)."""
+    from mcbench.run.executors import choose
+
+    if name == "serial":
+        return None
+    if name == "local":
+        return choose.local_executor(
+            spec,
+            scale["workers"],
+            scale["workers_per_gpu"],
+            scale["threads_per_stage"],
+            scale["retries"],
+        )
+    from mcbench.run.executors.ray_cluster import RayExecutor
+
+    choose.check_worker_device(spec.device, "ray")
+    return RayExecutor(
+        spec,
+        address=scale["address"],
+        workers_per_gpu=scale["workers_per_gpu"],
+        gpus_per_stage=scale["gpus_per_stage"],
+        cpus_per_stage=scale["cpus_per_stage"],
+        retries=scale["retries"],
+    )

@@ -44,12 +44,21 @@ class Artifact:
     cached: bool
 
 
-class StageCache:
-    """The stages of cells on one copy of the data, stored in ``store``."""
+class MissingInput(RuntimeError):
+    """A stage's input is not in the store: the stages ran out of order."""
 
-    def __init__(self, store: Store, data: DataCopy):
-        self.store, self.data = store, data
+
+class StageCache:
+    """The stages of cells on one copy of the data, stored in ``store``. With
+    ``compute=False`` it only loads: a stage that is not stored raises MissingInput, so a
+    stage reading its inputs never computes them behind the scheduler's back."""
+
+    def __init__(self, store: Store, data: DataCopy, compute: bool = True):
+        self.store, self.data, self.compute = store, data, compute
         self._stamp = {"data": data.fingerprint, "data_source": data.source}
+
+    def _missing(self, stage: str, key: str) -> MissingInput:
+        return MissingInput(f"the {stage} stage {key} is not in {self.store.root}")
 
     def check(self, stage: str, key: str) -> None:
         """Raise DataCopyMismatch if the stored artifact ``stage``/``key`` was computed from
@@ -67,6 +76,13 @@ class StageCache:
                 f"folder for this copy"
             )
 
+    def load(self, stage: str, key: str) -> Artifact:
+        """The stored tensors and meta of ``stage``/``key``; MissingInput if absent."""
+        if not self.store.has_tensors(stage, key):
+            raise self._missing(stage, key)
+        self.check(stage, key)
+        return Artifact(self.store.load_tensors(stage, key), self.store.load_json(stage, key), True)
+
     def tensors(
         self,
         stage: str,
@@ -83,6 +99,8 @@ class StageCache:
             return Artifact(
                 self.store.load_tensors(stage, key), self.store.load_json(stage, key), True
             )
+        if not self.compute:
+            raise self._missing(stage, key)
         checkpoint = self.store.checkpoint(stage, key)
         tensors, meta = compute(checkpoint)
         meta = {**meta, **self._stamp, "inputs": list(inputs)}
@@ -104,6 +122,8 @@ class StageCache:
             if "result" not in stored:  # written before results were stored with their data
                 stored = {"result": stored}
             return Artifact(None, stored, True)
+        if not self.compute:
+            raise self._missing(stage, key)
         meta = {"result": compute(), **self._stamp, "inputs": list(inputs)}
         self.store.save_json(stage, key, meta)
         return Artifact(None, meta, False)

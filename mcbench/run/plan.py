@@ -22,17 +22,28 @@ class StageRef:
     stage: str
     key: str
     inputs: tuple[str, ...]
-    """The keys of the stages this one reads."""
+    """The nodes (``stage/key``) of the stages this one reads."""
     label: str
     """How progress and logs name it, e.g. "endpoint A"."""
+    role: str | None = None
+    """The endpoint it belongs to, for endpoint, tamper and endpoint-eval stages."""
+    untampered: bool = False
+    """For endpoint-eval: the scores of the endpoint as trained, before a weight attack."""
+
+    @property
+    def node(self) -> str:
+        """Its name in a graph of stages: keys are unique within a stage, not across."""
+        return f"{self.stage}/{self.key}"
 
 
 def endpoint(cell: Cell, role: str) -> StageRef:
-    return StageRef(ENDPOINT, cell.endpoint_key(role), (), f"endpoint {role}")
+    return StageRef(ENDPOINT, cell.endpoint_key(role), (), f"endpoint {role}", role)
 
 
 def tamper(cell: Cell, role: str) -> StageRef:
-    return StageRef(TAMPER, cell.tamper_key(role), (cell.endpoint_key(role),), f"tamper {role}")
+    return StageRef(
+        TAMPER, cell.tamper_key(role), (endpoint(cell, role).node,), f"tamper {role}", role
+    )
 
 
 def attacked(cell: Cell, role: str) -> StageRef:
@@ -46,22 +57,24 @@ def endpoint_eval(cell: Cell, role: str, untampered: bool = False) -> StageRef:
     return StageRef(
         ENDPOINT_EVAL,
         cell.endpoint_eval_key(role, untampered),
-        (scored.key,),
+        (scored.node,),
         f"endpoint-eval {role}{' untampered' if untampered else ''}",
+        role,
+        untampered,
     )
 
 
 def repair(cell: Cell) -> StageRef:
     return StageRef(
-        REPAIR, cell.repair_key(), tuple(attacked(cell, r).key for r in ROLES), "repair"
+        REPAIR, cell.repair_key(), tuple(attacked(cell, r).node for r in ROLES), "repair"
     )
 
 
 def evaluate(cell: Cell) -> StageRef:
     """Scoring along the repair's path; its result is the cell's record, which also holds
     the endpoints' scores."""
-    scores = [s.key for s in _endpoint_evals(cell)]
-    inputs = (repair(cell).key, *(attacked(cell, r).key for r in ROLES), *scores)
+    scores = [s.node for s in _endpoint_evals(cell)]
+    inputs = (repair(cell).node, *(attacked(cell, r).node for r in ROLES), *scores)
     return StageRef(EVALUATE, cell.cell_id, inputs, "evaluate")
 
 

@@ -67,17 +67,13 @@ def finished_record(base: dict, results: dict, seconds: float) -> dict:
     return to_json({**base, **results, "status": "ok", "seconds": seconds})
 
 
-def failed_record(base: dict, error: BaseException, seconds: float) -> dict:
-    """The record of a cell that raised ERROR."""
-    return to_json(
-        {
-            **base,
-            "status": "failed",
-            "error": {
-                "type": type(error).__name__,
-                "message": str(error),
-                "traceback": "".join(traceback.format_exception(error)),
-            },
-            "seconds": seconds,
+def failed_record(base: dict, error: BaseException | dict, seconds: float) -> dict:
+    """The record of a cell that raised ERROR (an exception, or the ``type``/``message``/
+    ``traceback`` of one raised in another process)."""
+    if isinstance(error, BaseException):
+        error = {
+            "type": type(error).__name__,
+            "message": str(error),
+            "traceback": "".join(traceback.format_exception(error)),
         }
-    )
+    return to_json({**base, "status": "failed", "error": error, "seconds": seconds})

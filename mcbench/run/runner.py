@@ -1,26 +1,30 @@
-"""Runs the cells of a benchmark: every cell ends as a record, ok or failed, and a failed
-cell never stops the others. Input errors (data that cannot be read, artifacts of another
-copy of the data) stop the run before any cell computes."""
+"""Runs the cells of a benchmark as one graph of stages on an executor: every cell ends
+as a record, ok or failed, and a failed stage fails only the cells that need it. Input
+errors (data that cannot be read, artifacts of another copy of the data) stop the run
+before any stage computes."""
 
 from __future__ import annotations
 
 import logging
 import tarfile
-import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from mcbench.bench.cells import Cell
 from mcbench.bench.load import Benchmark
 from mcbench.errors import ConfigError
 from mcbench.run import plan
-from mcbench.run.cache import DataCopyMismatch, StageCache, data_copy
-from mcbench.run.cell import run_cell
+from mcbench.run.book import RunBook
+from mcbench.run.cache import StageCache, data_copy
 from mcbench.run.datasets import DatasetCache
-from mcbench.run.record import base_record, failed_record, finished_record
+from mcbench.run.execute import RunSpec, StageRunner, quiet
+from mcbench.run.executors.serial import SerialExecutor
+from mcbench.run.graph import StageGraph, build_graph, is_stored
+from mcbench.run.monitor import Monitor
+from mcbench.run.record import base_record, failed_record
+from mcbench.run.runlog import RunLog
 from mcbench.run.stages import ProgressFactory
 from mcbench.run.store import Store
 
@@ -32,26 +36,13 @@ class RunSummary:
     ran: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    stages: dict[str, dict] = field(default_factory=dict)
+    """Node -> the outcome of each stage this run computed, reused or failed."""
 
 
-def stage_status(store: Store, cell: Cell) -> dict[str, bool]:
+def stage_status(store: Store, cell) -> dict[str, bool]:
     """Which of the cell's stages are already in the store, by their labels."""
-    status = {}
-    for stage in plan.cell_stages(cell):
-        if stage.stage == plan.EVALUATE:
-            record = store.load_record(cell.cell_id)
-            status[stage.label] = bool(record and record["status"] == "ok")
-        elif stage.stage == plan.ENDPOINT_EVAL:
-            status[stage.label] = store.has_json(stage.stage, stage.key)
-        else:
-            status[stage.label] = store.has_tensors(stage.stage, stage.key)
-    return status
-
-
-def to_run(benchmark: Benchmark, store: Store) -> list[Cell]:
-    """The cells without an ok record."""
-    done = [store.load_record(c.cell_id) for c in benchmark.cells]
-    return [c for c, r in zip(benchmark.cells, done) if not (r and r["status"] == "ok")]
+    return {stage.label: is_stored(store, stage) for stage in plan.cell_stages(cell)}
 
 
 DATA_ERRORS = (OSError, ValueError, RuntimeError, EOFError, tarfile.TarError, zipfile.BadZipFile)
@@ -59,23 +50,35 @@ DATA_ERRORS = (OSError, ValueError, RuntimeError, EOFError, tarfile.TarError, zi
 RuntimeError for a broken copy; a truncated archive, tarfile's and gzip's errors)."""
 
 
-def load_data_first(benchmark: Benchmark, store: Store, datasets: DatasetCache) -> None:
-    """Before any cell runs: load every dataset that a cell still to run needs, and check
+def load_data_first(graph: StageGraph, store: Store, datasets: DatasetCache, file: str) -> None:
+    """Before any stage runs: load every dataset that a cell still to run needs, and check
     that the artifacts it would reuse were computed from the same copies. Missing or
     unreadable data, or another copy, is an input error (ConfigError), not a failure of
     every cell."""
-    for cell in to_run(benchmark, store):
+    for cell in graph.cells.values():
         try:
-            data = datasets.load(cell.dataset)  # kept: the cells reuse it
+            data = datasets.load(cell.dataset)  # kept: a serial run reuses it
         except DATA_ERRORS as e:
             raise ConfigError(
                 f"dataset {cell.dataset.name!r} cannot be loaded: {e}",
-                file=benchmark.file,
+                file=file,
                 key=f"tracks.{cell.track}.datasets",
             ) from None
         cache = StageCache(store, data_copy(data))
         for stage in plan.cell_stages(cell):
             cache.check(stage.stage, stage.key)
+
+
+def serial_executor(
+    benchmark: Benchmark,
+    spec: RunSpec,
+    datasets: DatasetCache | None = None,
+    progress: ProgressFactory | None = None,
+) -> SerialExecutor:
+    runner = StageRunner(spec, benchmark, progress=progress or quiet)
+    if datasets is not None:
+        runner.datasets = datasets
+    return SerialExecutor(runner)
 
 
 def run_benchmark(
@@ -84,39 +87,75 @@ def run_benchmark(
     device: torch.device,
     data_root: Path | None,
     cache_dir: Path,
-    progress: ProgressFactory,
-    cell_bar=None,
+    progress: ProgressFactory | None = None,
+    executor=None,
+    monitor: bool = False,
+    threads: int | None = None,
+    plan_info: dict | None = None,
 ) -> RunSummary:
+    """Run the cells of ``benchmark`` without an ok record in ``store``. ``executor``
+    defaults to a serial one in this process, computing on ``device`` with ``threads``
+    torch threads and reporting training epochs to ``progress`` (else to the monitor)."""
     datasets = DatasetCache(data_root, cache_dir)
-    load_data_first(benchmark, store, datasets)
-    summary = RunSummary()
-    for cell in benchmark.cells:
-        existing = store.load_record(cell.cell_id)
-        if existing and existing["status"] == "ok":
-            log.info("reused %s [%s]", cell.label(), cell.cell_id)
-            summary.reused.append(cell.cell_id)
-        else:
-            log.info("running %s [%s]", cell.label(), cell.cell_id)
-            base = base_record(cell, device)
-            started = time.perf_counter()
-            try:
-                data = datasets.load(cell.dataset)
-                results = run_cell(cell, data, store, device, progress)
-                record = finished_record(base, results, time.perf_counter() - started)
-                summary.ran.append(cell.cell_id)
-                log.info(
-                    "done %s in %.1fs (reused: %s)",
-                    cell.label(),
-                    record["seconds"],
-                    ", ".join(record["reused"]) or "nothing",
-                )
-            except DataCopyMismatch:
-                raise
-            except Exception as e:  # recorded, and the matrix goes on
-                record = failed_record(base, e, time.perf_counter() - started)
-                summary.failed.append(cell.cell_id)
-                log.error("FAILED %s: %s: %s", cell.label(), type(e).__name__, e)
-            store.save_record(record)
-        if cell_bar is not None:
-            cell_bar()
+    graph = build_graph(benchmark.cells, store)
+    load_data_first(graph, store, datasets, benchmark.file)
+    book = RunBook(graph, Monitor(graph.count_to_compute()) if monitor else None)
+    if executor is None:
+        spec = RunSpec(str(store.root), str(cache_dir), str(data_root) if data_root else None,
+                       str(device), threads)  # fmt: skip
+        executor = serial_executor(benchmark, spec, datasets, progress or book.progress("main"))
+    runlog = RunLog(store.root, _plan(benchmark, graph, executor, plan_info or {}))
+    summary = RunSummary(reused=list(graph.done_cells))
+    for cell_id in graph.done_cells:
+        log.info("reused %s [%s]", _label(benchmark, cell_id), cell_id)
+    try:
+        executor.execute(graph, book)
+    finally:
+        if book.monitor:
+            book.monitor.close()
+        _record_failures(graph, book, store, device)
+    for cell_id, cell in graph.cells.items():
+        outcome = book.outcomes.get(plan.evaluate(cell).node)
+        if cell_id in book.failed_cells():
+            summary.failed.append(cell_id)
+        elif outcome and outcome["ok"] and outcome["computed"]:
+            summary.ran.append(cell_id)
+        elif outcome and outcome["ok"]:
+            summary.reused.append(cell_id)
+    summary.stages = book.outcomes
+    runlog.finish(len(summary.ran), len(summary.reused), len(summary.failed))
     return summary
+
+
+def _record_failures(graph: StageGraph, book: RunBook, store: Store, device) -> None:
+    """A failed record for every cell that needed a stage that failed."""
+    for cell_id, outcome in book.failed_cells().items():
+        cell = graph.cells[cell_id]
+        error = dict(outcome["error"])
+        error["message"] = f"{error['message']} (in stage {outcome['stage']})"
+        store.save_record(
+            failed_record(base_record(cell, torch.device(device)), error, outcome["seconds"])
+        )
+
+
+def _label(benchmark: Benchmark, cell_id: str) -> str:
+    return next(c.label() for c in benchmark.cells if c.cell_id == cell_id)
+
+
+def _plan(benchmark: Benchmark, graph: StageGraph, executor, info: dict) -> dict:
+    return {
+        "file": benchmark.file,
+        "executor": executor.name,
+        "workers": executor.workers,
+        **info,
+        "cells": {c.cell_id: c.label() for c in benchmark.cells},
+        "stages": {
+            name: {
+                "stage": n.ref.stage,
+                "label": n.ref.label,
+                "cells": n.cells,
+                "stored": n.stored,
+            }
+            for name, n in graph.nodes.items()
+        },
+    }

@@ -1,0 +1,221 @@
+"""Runs one stage in whatever process an executor chose: the worker side of every executor.
+
+A job names its stage and the cell that computes it; a worker loads the benchmark, the
+datasets and the stage's inputs itself (from the file and the results store), so jobs
+carry keys, never tensors. A stage is computed under its lock (``mcbench.run.locks``): a
+stage another process is computing is waited for and then reused."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from mcbench.bench.cells import Cell
+from mcbench.bench.load import Benchmark
+from mcbench.kinds.data import Dataset
+from mcbench.run import plan, stages
+from mcbench.run.cache import StageCache, data_copy
+from mcbench.run.cell import bonafide_for, evaluate_cell, injection_for, scoring_for, split_for
+from mcbench.run.datasets import DatasetCache
+from mcbench.run.device import resolve_device
+from mcbench.run.graph import is_stored
+from mcbench.run.locks import StageLock, acquire_or_wait
+from mcbench.run.plan import StageRef
+from mcbench.run.record import base_record, finished_record
+from mcbench.run.stages import ProgressFactory, State
+from mcbench.run.store import Store
+from mcbench.vocabulary import ROLES
+
+log = logging.getLogger("mcbench")
+
+
+def quiet(description: str, total: int):
+    return lambda epoch, loss: None
+
+
+@dataclass(frozen=True)
+class BenchmarkSource:
+    """Where a worker reads the benchmark from: the file (a path every worker sees), the
+    profile and tracks chosen, and the plugins left out."""
+
+    file: str
+    profile: str | None = None
+    tracks: tuple[str, ...] = ()
+    blocked: tuple[str, ...] = ()
+
+    def load(self) -> Benchmark:
+        from mcbench.bench.load import load_benchmark
+        from mcbench.registry import load_registry
+
+        registry = load_registry(blocked=self.blocked)
+        return load_benchmark(self.file, registry, profile=self.profile, tracks=self.tracks)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What every worker of a run needs; small and picklable."""
+
+    results: str
+    cache_dir: str
+    data_root: str | None = None
+    device: str = "auto"
+    threads: int | None = None
+    """torch's intra-op threads per stage; None leaves torch's default."""
+    source: BenchmarkSource | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    ref: StageRef
+    cell_id: str
+    """The cell that computes the stage (any cell that has it computes the same result)."""
+    reused: tuple[str, ...] = ()
+    """For an evaluation: the cell's stages it did not compute itself (for its record)."""
+
+
+class StageRunner:
+    """Runs jobs in this process: the benchmark and its datasets are loaded once."""
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        benchmark: Benchmark | None = None,
+        worker: str = "main",
+        progress: ProgressFactory = quiet,
+    ):
+        if spec.threads:
+            torch.set_num_threads(spec.threads)
+        self.spec, self.worker, self.progress = spec, worker, progress
+        self.store = Store(spec.results)
+        self.datasets = DatasetCache(
+            Path(spec.data_root) if spec.data_root else None, Path(spec.cache_dir)
+        )
+        self.device = resolve_device(spec.device)
+        self._benchmark = benchmark
+        self._cells: dict[str, Cell] | None = None
+
+    def load(self) -> None:
+        """Read the benchmark (from its file unless it was given) and index its cells."""
+        if self._cells is None:
+            if self._benchmark is None:
+                self._benchmark = self.spec.source.load()
+            self._cells = {c.cell_id: c for c in self._benchmark.cells}
+
+    def cell(self, cell_id: str) -> Cell:
+        self.load()
+        if cell_id not in self._cells:
+            raise RuntimeError(
+                f"cell {cell_id} is not in {self.spec.source.file} as this worker reads it: "
+                f"the file changed while the run was going on"
+            )
+        return self._cells[cell_id]
+
+    def run(self, job: Job) -> dict:
+        """The job's outcome: never raises for a stage that fails (the outcome says why);
+        BaseException (a kill, Ctrl-C) goes through."""
+        ref = job.ref
+        outcome = {
+            "node": ref.node,
+            "label": ref.label,
+            "cell_id": job.cell_id,
+            "worker": self.worker,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "device": str(self.device),
+            "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "started": time.time(),
+        }
+        started = time.perf_counter()
+        try:
+            cell = self.cell(job.cell_id)
+            data = self.datasets.load(cell.dataset)
+            lock = StageLock(
+                self.store.root, ref.stage, ref.key, label=ref.label, worker=self.worker
+            )
+            waited = []
+            computes = acquire_or_wait(
+                lock, lambda: is_stored(self.store, ref), on_wait=waited.append
+            )
+            if computes:
+                try:
+                    compute(job, cell, data, self.store, self.device, self.progress)
+                finally:
+                    lock.release()
+            outcome.update(ok=True, computed=computes, waited=bool(waited))
+        except Exception as e:
+            outcome.update(ok=False, computed=False, error=error_of(e))
+        outcome["seconds"] = time.perf_counter() - started
+        outcome["finished"] = time.time()
+        return outcome
+
+
+def error_of(e: BaseException) -> dict:
+    return {
+        "type": type(e).__name__,
+        "message": str(e),
+        "traceback": "".join(traceback.format_exception(e)),
+    }
+
+
+def attacked_state(cell: Cell, role: str, stored: StageCache) -> State:
+    """The stored model that the repair starts from: tampered, or as trained."""
+    ref = plan.attacked(cell, role)
+    return stored.load(ref.stage, ref.key).tensors
+
+
+def compute(
+    job: Job,
+    cell: Cell,
+    data: Dataset,
+    store: Store,
+    device: torch.device,
+    progress: ProgressFactory,
+) -> None:
+    """Compute the job's stage and store it; its inputs must be stored already."""
+    ref = job.ref
+    copy = data_copy(data)
+    cache, stored = StageCache(store, copy), StageCache(store, copy, compute=False)
+    if ref.stage == plan.ENDPOINT:
+        stages.train_endpoint(cell, ref.role, data, device, cache, progress)
+    elif ref.stage == plan.TAMPER:
+        trained = stored.load(plan.ENDPOINT, cell.endpoint_key(ref.role)).tensors
+        injection = injection_for(cell, split_for(cell, data), data)
+        stages.tamper_endpoint(cell, ref.role, trained, data, injection, device, cache)
+    elif ref.stage == plan.ENDPOINT_EVAL:
+        scored = plan.endpoint(cell, ref.role) if ref.untampered else plan.attacked(cell, ref.role)
+        state = stored.load(scored.stage, scored.key).tensors
+        scoring = scoring_for(cell, data, split_for(cell, data))
+        stages.score_endpoint(
+            cell, ref.role, state, data, scoring, device, cache, untampered=ref.untampered
+        )
+    elif ref.stage == plan.REPAIR:
+        pair = tuple(attacked_state(cell, r, stored) for r in ROLES)
+        bonafide = bonafide_for(cell, split_for(cell, data))
+        stages.repair(cell, pair, data, bonafide, device, cache, progress)
+    elif ref.stage == plan.EVALUATE:
+        base = base_record(cell, device)
+        results = evaluate_cell(cell, data, stored, device, list(job.reused))
+        timings = results["timings"]
+        own = timings["evaluate_s"] + sum(
+            seconds for label, seconds in _stage_seconds(timings).items() if label not in job.reused
+        )
+        store.save_record(finished_record(base, results, own))
+    else:
+        raise ValueError(f"unknown stage {ref.stage!r}")
+
+
+def _stage_seconds(timings: dict[str, float]) -> dict[str, float]:
+    """The compute seconds of a cell's endpoint, tamper and repair stages, by label."""
+    seconds = {f"endpoint {r}": timings.get(f"endpoint_{r}_s", 0.0) for r in ROLES}
+    for r in ROLES:
+        if f"tamper_{r}_s" in timings:
+            seconds[f"tamper {r}"] = timings[f"tamper_{r}_s"]
+    seconds["repair"] = timings.get("repair_s", 0.0)
+    return seconds

@@ -1,0 +1,52 @@
+"""Which executor a run gets: ``auto`` is ``local`` with one worker per visible GPU when
+there are several (or when several CPU workers are asked for), ``serial`` otherwise."""
+
+from __future__ import annotations
+
+from mcbench.errors import ConfigError
+from mcbench.run.execute import RunSpec
+from mcbench.run.executors.local import LocalExecutor, local_slots, visible_gpus
+
+EXECUTORS = ("auto", "serial", "local", "ray")
+WORKER_DEVICES = ("auto", "cpu", "cuda")
+
+
+def choose(name: str, device: str, workers: int | None) -> str:
+    if name != "auto":
+        return name
+    gpus = visible_gpus() if device != "cpu" else []
+    return "local" if len(gpus) > 1 or (workers or 1) > 1 else "serial"
+
+
+def check_worker_device(device: str, executor: str) -> None:
+    if device not in WORKER_DEVICES:
+        raise ConfigError(
+            f"--device {device}: with --executor {executor} every worker computes on the "
+            f"device it is given; expected one of {', '.join(WORKER_DEVICES)} (choose GPUs "
+            f"with CUDA_VISIBLE_DEVICES)"
+        )
+
+
+def local_executor(
+    spec: RunSpec,
+    workers: int | None,
+    workers_per_gpu: int,
+    threads: int | None,
+    retries: int,
+) -> LocalExecutor:
+    check_worker_device(spec.device, "local")
+    gpus = [] if spec.device == "cpu" else visible_gpus()
+    if spec.device == "cuda" and not gpus:
+        raise ConfigError("--device cuda: CUDA is not available on this machine")
+    if workers_per_gpu > 1 and not gpus:
+        raise ConfigError(
+            f"--workers-per-gpu {workers_per_gpu}: this machine has no GPU; use --workers N "
+            f"for CPU workers"
+        )
+    if workers and gpus:
+        raise ConfigError(
+            f"--workers {workers}: with GPUs the local executor runs --workers-per-gpu "
+            f"workers on each of the {len(gpus)} visible GPUs"
+        )
+    slots = local_slots(workers, workers_per_gpu, gpus, threads=threads)
+    return LocalExecutor(spec, slots, retries)

@@ -1,0 +1,24 @@
+"""Every stage in this process, one after another, in the file's order."""
+
+from __future__ import annotations
+
+from mcbench.run.book import RunBook
+from mcbench.run.execute import StageRunner
+from mcbench.run.graph import StageGraph
+
+
+class SerialExecutor:
+    name = "serial"
+
+    def __init__(self, runner: StageRunner):
+        self.runner = runner
+        self.workers = 1
+
+    def execute(self, graph: StageGraph, book: RunBook) -> None:
+        lost: set[str] = set()
+        for node in graph.to_compute():
+            if node.name in lost:
+                continue
+            job = book.job(node)
+            book.started(job, self.runner.worker, str(self.runner.device))
+            lost.update(book.finished(self.runner.run(job)))
