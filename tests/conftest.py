@@ -6,6 +6,8 @@ import pytest
 
 from mcbench.registry import load_registry
 
+pytest_plugins = ["tests.executor_cases"]  # the executor tests' shared fixtures
+
 SHARED_DATA = Path(
     os.environ.get("MCBENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
 )

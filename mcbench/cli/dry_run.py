@@ -15,8 +15,11 @@ def duration(seconds: float) -> str:
 
 
 def print_dry_run(bench, store, device: str, scale: dict) -> None:
+    import torch
+
     from mcbench.run.device import resolve_device
     from mcbench.run.estimate import estimate
+    from mcbench.run.executors.choose import choose, threads_per_stage
     from mcbench.run.graph import build_graph
     from mcbench.run.provenance import device_name
     from mcbench.run.runner import stage_status
@@ -40,7 +43,7 @@ def print_dry_run(bench, store, device: str, scale: dict) -> None:
     ]
     click.echo(
         f"\n{len(bench.cells)} cells: {len(graph.done_cells)} with a record, "
-        f"{len(graph.cells)} to run"
+        f"{len(graph.cells)} to run" + (", whose stages are:" if graph.cells else "")
     )
     if rows:
         click.echo(
@@ -54,6 +57,11 @@ def print_dry_run(bench, store, device: str, scale: dict) -> None:
         torch_device = resolve_device(device)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
+    executor = choose(scale["executor"], device, scale["workers"], scale["workers_per_gpu"])
+    if torch_device.type == "cpu":  # the device's name, as records give it, counts threads
+        torch.set_num_threads(
+            threads_per_stage(executor, device, scale["workers"], scale["threads_per_stage"])
+        )
     name = device_name(torch_device)
     found = estimate(graph, store.root, name)
     left = len(graph.to_compute())

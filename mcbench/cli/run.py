@@ -141,15 +141,18 @@ def run(file, profile, tracks, results, data_root, cache_dir, device, dry_run, f
     from mcbench.run.runner import run_benchmark
 
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    name = choose(scale["executor"], device, scale["workers"])
-    spec = RunSpec(
-        results=str(results),
-        cache_dir=str(cache),
-        data_root=str(data_root) if data_root else None,
+    name = choose(scale["executor"], device, scale["workers"], scale["workers_per_gpu"])
+    spec = RunSpec(  # absolute paths: workers may start in another directory or on another node
+        results=str(Path(results).resolve()),
+        cache_dir=str(cache.resolve()),
+        data_root=str(Path(data_root).resolve()) if data_root else None,
         device=device if name != "serial" else str(torch_device),
         threads=scale["threads_per_stage"],
         source=BenchmarkSource(
-            str(Path(file).resolve()), profile, tuple(tracks), blocked_plugins(None)
+            str(Path(file).resolve()),
+            profile,
+            tuple(tracks),
+            blocked_plugins(click.get_current_context()),
         ),
     )
     executor = make_executor(name, spec, scale)

@@ -11,11 +11,26 @@ EXECUTORS = ("auto", "serial", "local", "ray")
 WORKER_DEVICES = ("auto", "cpu", "cuda")
 
 
-def choose(name: str, device: str, workers: int | None) -> str:
+def choose(name: str, device: str, workers: int | None, workers_per_gpu: int = 1) -> str:
     if name != "auto":
         return name
     gpus = visible_gpus() if device != "cpu" else []
-    return "local" if len(gpus) > 1 or (workers or 1) > 1 else "serial"
+    several = len(gpus) > 1 or (gpus and workers_per_gpu > 1) or (workers or 1) > 1
+    return "local" if several else "serial"
+
+
+def threads_per_stage(name: str, device: str, workers: int | None, threads: int | None) -> int:
+    """The torch threads each stage of such a run computes with on the CPU."""
+    import os
+
+    import torch
+
+    if threads:
+        return threads
+    if name == "local" and not (visible_gpus() if device != "cpu" else []):
+        cores = os.cpu_count() or 1
+        return max(1, cores // (workers or cores))
+    return torch.get_num_threads()
 
 
 def check_worker_device(device: str, executor: str) -> None:
