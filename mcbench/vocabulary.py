@@ -34,3 +34,6 @@ CELL_AXES: tuple[str, ...] = (*PLUGIN_AXES, "budget", "seed")
 
 # The two endpoints of every path.
 ROLES: tuple[str, ...] = ("A", "B")
+
+STAGES: tuple[str, ...] = ("endpoint", "tamper", "endpoint-eval", "repair", "evaluate")
+"""The kinds of stage a cell is made of, in the order they run."""

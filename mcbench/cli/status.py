@@ -17,6 +17,7 @@ from mcbench.errors import ConfigError
 from mcbench.results.records import read_record
 from mcbench.run.locks import DEFAULT_STALE_S, holder_alive_here, live_locks
 from mcbench.run.runlog import RUNS_DIR, read_runs
+from mcbench.vocabulary import STAGES
 
 SCHEMA = 1
 WIDTH = 100
@@ -165,7 +166,11 @@ def _run_lines(run: dict, runs: int) -> list[str]:
     if len(run["failed_cells"]) > LISTED:
         lines.append(f"    ... and {len(run['failed_cells']) - LISTED} more failed")
     if run["stages"]:
-        kinds = [f"{kind} {n['count']} ({n['stored']} stored)" for kind, n in run["stages"].items()]
+        order = sorted(run["stages"], key=lambda k: STAGES.index(k) if k in STAGES else len(STAGES))
+        kinds = [
+            f"{kind} {run['stages'][kind]['count']} ({run['stages'][kind]['stored']} stored)"
+            for kind in order
+        ]
         lines.append(f"  stages at plan time: {', '.join(kinds)}")
     return lines
 

@@ -10,8 +10,9 @@ from mcbench.bench.cells import Cell
 from mcbench.run import plan
 from mcbench.run.plan import StageRef
 from mcbench.run.store import Store
+from mcbench.vocabulary import STAGES
 
-KIND_ORDER = (plan.ENDPOINT, plan.TAMPER, plan.ENDPOINT_EVAL, plan.REPAIR, plan.EVALUATE)
+KIND_ORDER = STAGES
 REUSABLE = (plan.ENDPOINT, plan.TAMPER, plan.REPAIR)
 """The stages a record lists under "reused" when the cell did not compute them itself."""
 

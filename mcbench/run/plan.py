@@ -6,15 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mcbench.bench.cells import Cell
-from mcbench.vocabulary import ROLES
+from mcbench.vocabulary import ROLES, STAGES
 
-ENDPOINT, TAMPER, REPAIR, ENDPOINT_EVAL, EVALUATE = (
-    "endpoint",
-    "tamper",
-    "repair",
-    "endpoint-eval",
-    "evaluate",
-)
+ENDPOINT, TAMPER, ENDPOINT_EVAL, REPAIR, EVALUATE = STAGES
 
 
 @dataclass(frozen=True)
