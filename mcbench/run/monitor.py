@@ -18,7 +18,11 @@ class Monitor:
             total=sum(totals.values()), desc="stages", unit="stage", position=0,
             disable=not enabled, dynamic_ncols=True,
         )  # fmt: skip
-        self._workers: dict[str, tqdm] = {}
+        self._lines: list[tqdm] = []
+        self._owner: dict[str, int] = {}
+        """Worker -> the line it shows on while it computes a stage."""
+        self._last: dict[int, str] = {}
+        self._device: dict[str, str] = {}
         self._refresh()
 
     def _refresh(self) -> None:
@@ -30,35 +34,55 @@ class Monitor:
             )
         )
 
-    def _worker_bar(self, worker: str) -> tqdm:
-        if worker not in self._workers:
-            self._workers[worker] = tqdm(
-                total=1, position=len(self._workers) + 1, leave=False, unit="epoch",
-                disable=not self.enabled, dynamic_ncols=True,
-                bar_format="{desc}: {n_fmt}/{total_fmt} {unit}s {postfix}",
-            )  # fmt: skip
-        return self._workers[worker]
+    def _line(self, worker: str) -> tqdm:
+        """The display line of ``worker``: its own line from before if it is free, else
+        any free line, else a new one (Ray may start a new process for every stage)."""
+        if worker in self._owner:
+            return self._lines[self._owner[worker]]
+        taken = set(self._owner.values())
+        free = [i for i in range(len(self._lines)) if i not in taken]
+        mine = [i for i in free if self._last.get(i) == worker]
+        if mine or free:
+            index = (mine or free)[0]
+        else:
+            index = len(self._lines)
+            self._lines.append(
+                tqdm(
+                    total=1,
+                    position=index + 1,
+                    leave=False,
+                    unit="epoch",
+                    disable=not self.enabled,
+                    dynamic_ncols=True,
+                    bar_format="{desc}: {n_fmt}/{total_fmt} {unit}s{postfix}",
+                )  # fmt: skip
+            )
+        self._owner[worker], self._last[index] = index, worker
+        return self._lines[index]
 
     def started(self, worker: str, device: str, label: str) -> None:
-        bar = self._worker_bar(worker)
-        bar.set_description_str(f"{worker} [{device}] {label}")
-        bar.reset(total=1)
+        line = self._line(worker)
+        self._device[worker] = device
+        line.set_description_str(f"{worker} [{device}] {label}")
+        line.set_postfix_str("")
+        line.reset(total=1)
 
     def epoch(self, worker: str, label: str, epoch: int, total: int, loss: float) -> None:
-        bar = self._worker_bar(worker)
-        bar.set_description_str(f"{bar.desc.split(']')[0]}] {label}")
-        bar.total, bar.n = total, epoch + 1
-        bar.set_postfix_str(f"loss {loss:.3f}")
+        line = self._line(worker)
+        line.set_description_str(f"{worker} [{self._device.get(worker, '?')}] {label}")
+        line.total, line.n = total, epoch + 1
+        line.set_postfix_str(f"loss {loss:.3f}")
 
     def finished(self, stage: str, worker: str | None) -> None:
         self.done[stage] += 1
         self.bar.update(1)
         self._refresh()
-        if worker in self._workers:
-            self._workers[worker].set_description_str(f"{worker} idle")
-            self._workers[worker].set_postfix_str("")
+        if worker in self._owner:
+            line = self._lines[self._owner.pop(worker)]
+            line.set_description_str("idle")
+            line.set_postfix_str("")
 
     def close(self) -> None:
-        for bar in self._workers.values():
-            bar.close()
+        for line in self._lines:
+            line.close()
         self.bar.close()

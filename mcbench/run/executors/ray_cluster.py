@@ -26,19 +26,32 @@ _RUNNERS: dict[RunSpec, StageRunner] = {}
 """One runner per worker process and run: the benchmark and datasets loaded once."""
 
 
-def ray_stage(spec: RunSpec, job: Job, memory_fraction: float | None, *inputs: dict) -> dict:
-    """The body of every Ray task: run ``job`` unless a stage it reads failed."""
+def ray_stage(
+    spec: RunSpec, job: Job, memory_fraction: float | None, events, *inputs: dict
+) -> dict:
+    """The body of every Ray task: run ``job`` unless a stage it reads failed, telling
+    ``events`` (a Ray queue) when it starts and at every epoch."""
     failed = [i["node"] for i in inputs if not i["ok"]]
     if failed:
         return {"node": job.ref.node, "ok": False, "skipped": True, "needs": failed}
+    worker = f"ray-{socket.gethostname()}-{os.getpid()}"
     if spec not in _RUNNERS:
         import torch
 
         if memory_fraction and torch.cuda.is_available():
             torch.cuda.set_per_process_memory_fraction(memory_fraction)
-        worker = f"ray-{socket.gethostname()}-{os.getpid()}"
         _RUNNERS[spec] = StageRunner(spec, worker=worker)
-    return _RUNNERS[spec].run(job)
+    runner = _RUNNERS[spec]
+
+    def progress(description: str, total: int):
+        def on_epoch(epoch: int, loss: float) -> None:
+            events.put_nowait(("epoch", worker, description, epoch, total, float(loss)))
+
+        return on_epoch
+
+    runner.progress = progress
+    events.put_nowait(("started", worker, str(runner.device), job.ref.node))
+    return runner.run(job)
 
 
 def _ray():
@@ -107,10 +120,13 @@ class RayExecutor:
             retry_exceptions=False,
         )
         fraction = 0.95 * self.gpus if 0 < self.gpus < 1 else None
+        from ray.util.queue import Queue
+
+        events = Queue(actor_options={"num_cpus": 0})
         refs, pending = {}, {}
         for node in graph.to_compute():
             deps = [refs[name] for name in graph.needs(node)]
-            refs[node.name] = task.remote(self.spec, book.job(node), fraction, *deps)
+            refs[node.name] = task.remote(self.spec, book.job(node), fraction, events, *deps)
             pending[refs[node.name]] = node
         log.info(
             "submitted %d stages to Ray (%g GPU, %g CPU each; %d at a time)",
@@ -118,7 +134,8 @@ class RayExecutor:
         )  # fmt: skip
         try:
             while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+                self._show(events, graph, book)
                 for ref in ready:
                     node = pending.pop(ref)
                     try:
@@ -139,3 +156,14 @@ class RayExecutor:
         finally:
             for ref in pending:
                 ray.cancel(ref)
+            events.shutdown()
+
+    @staticmethod
+    def _show(events, graph: StageGraph, book: RunBook) -> None:
+        """What the tasks said since the last look: stages started, epochs done."""
+        for event in events.get_nowait_batch(events.qsize()):
+            if event[0] == "started":
+                _, worker, device, name = event
+                book.started(book.job(graph.nodes[name]), worker, device)
+            else:
+                book.epoch(*event[1:])
