@@ -31,15 +31,26 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
 
 
 class Checkpoint:
-    """Per-epoch training state in one file, so a killed run resumes at the last epoch."""
+    """Per-epoch training state in one file, so a killed run resumes at the last epoch.
 
-    def __init__(self, path: Path):
+    A file that cannot be read back (truncated, or a pickle that ``weights_only`` refuses)
+    is handed to ``on_damaged(path, reason)``, which moves it aside, and the training
+    starts from its first epoch: the state is only a shortcut."""
+
+    def __init__(self, path: Path, on_damaged: Callable[[Path, str], object] | None = None):
         self.path = path
+        self.on_damaged = on_damaged
 
     def load(self):
         if not self.path.exists():
             return None
-        return torch.load(self.path, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as e:  # anything torch.load raises on its own file is damage
+            if self.on_damaged is None:
+                raise
+            self.on_damaged(self.path, f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
+            return None
 
     def save(self, state: dict) -> None:
         atomic_write(self.path, lambda f: torch.save(state, f))

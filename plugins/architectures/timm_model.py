@@ -5,7 +5,6 @@ import difflib
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-import timm
 from torch import nn
 
 import mcbench
@@ -39,6 +38,8 @@ class TimmModel(ArchitecturePlugin):
     )
 
     def __post_init__(self):
+        import timm  # here, not at the top: it takes seconds, and most runs never use it
+
         if not timm.is_model(self.model):
             close = difflib.get_close_matches(self.model, timm.list_models(), n=3)
             hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
@@ -54,6 +55,8 @@ class TimmModel(ArchitecturePlugin):
             )
 
     def build(self, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+        import timm
+
         kwargs = dict(self.kwargs, pretrained=False, num_classes=num_classes, in_chans=in_channels)
         if "img_size" in kwargs:
             return timm.create_model(self.model, **kwargs)

@@ -43,14 +43,19 @@ def ray_stage(
         _RUNNERS[spec] = StageRunner(spec, worker=worker)
     runner = _RUNNERS[spec]
 
+    def send(event: tuple) -> None:
+        # Not Queue.put_nowait: it waits for the queue's actor, and Ray lends the CPU of a
+        # waiting task to another one, so more stages would run at once than asked for.
+        events.actor.put_nowait.remote(event)
+
     def progress(description: str, total: int):
         def on_epoch(epoch: int, loss: float) -> None:
-            events.put_nowait(("epoch", worker, description, epoch, total, float(loss)))
+            send(("epoch", worker, description, epoch, total, float(loss)))
 
         return on_epoch
 
     runner.progress = progress
-    events.put_nowait(("started", worker, str(runner.device), job.ref.node))
+    send(("started", worker, str(runner.device), job.ref.node))
     return runner.run(job)
 
 
