@@ -1,5 +1,5 @@
 """Which executor a run gets: ``auto`` is ``local`` with one worker per visible GPU when
-there are several (or when several CPU workers are asked for), ``serial`` otherwise."""
+there are several (or when several workers are asked for), ``serial`` otherwise."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def choose(name: str, device: str, workers: int | None, workers_per_gpu: int = 1
     if name != "auto":
         return name
     gpus = visible_gpus() if device != "cpu" else []
-    several = len(gpus) > 1 or (gpus and workers_per_gpu > 1) or (workers or 1) > 1
+    several = len(gpus) > 1 or workers_per_gpu > 1 or (workers or 1) > 1
     return "local" if several else "serial"
 
 
