@@ -7,7 +7,7 @@ run, and whether their records are those of the single run.
 The matrix: one backdoor-repair track on the built-in synthetic dataset with 2 budgets, 2
 connections and ``--seeds`` seeds (4 x seeds cells, 2 x seeds endpoints shared by them).
 Every run is serial with one torch thread per stage, so the records can be compared bit for
-bit. CPU is user + system time of the `mcbench` processes (resource.getrusage of children).
+bit. CPU is user + system time of each `mcbench` process (os.wait4).
 Goal: at most one computation per stage, and the two runs' CPU within 10% of one run's. A
 second process has a fixed cost (start-up, planning, the leaderboard it prints), measured
 by a run with nothing left to compute; it is reported apart, since it does not grow with
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -47,29 +47,30 @@ tracks:
 """
 
 
-def cpu_of_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def runs(file: Path, results: Path, cache: Path, count: int) -> dict:
     command = [
         sys.executable, "-m", "mcbench", "run", str(file), "--results", str(results),
         "--cache-dir", str(cache), "--executor", "serial", "--threads-per-stage", "1",
     ]  # fmt: skip
-    cpu, started = cpu_of_children(), time.perf_counter()
+    started = time.perf_counter()
     processes = [
         subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(count)
     ]
-    codes = [p.wait() for p in processes]
+    codes, cpu = [], []
+    for process in processes:
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        codes.append(process.returncode)
+        cpu.append(usage.ru_utime + usage.ru_stime)
     log = (results / "mcbench.log").read_text()
     computed = Counter(re.findall(r" ran .*? \[(\w+)\] of (.*?) in ", log))
     return {
         "processes": count,
         "exit_codes": codes,
         "wall_s": time.perf_counter() - started,
-        "cpu_s": cpu_of_children() - cpu,
+        "cpu_s": sum(cpu),
+        "cpu_s_per_process": cpu,
         "stages_computed": len(computed),
         "most_computations_of_one_stage": max(computed.values(), default=0),
         "reused_from_the_other_run": log.count("reused (computed by another process)"),
@@ -106,6 +107,8 @@ def main() -> None:
     for key in ("wall_s", "cpu_s", "stages_computed", "most_computations_of_one_stage",
                 "reused_from_the_other_run"):  # fmt: skip
         print(f"{key:28}{alone[key]:>12.4g}{together[key]:>12.4g}")
+    print(f"CPU per process: one run {alone['cpu_s_per_process']}, "
+          f"two runs {[round(c, 2) for c in together['cpu_s_per_process']]}")  # fmt: skip
     print(f"records of the two runs = records of one run: {same}")
     print(f"CPU of a run with nothing left to compute (start-up, plan, leaderboard): "
           f"{idle['cpu_s']:.1f} s")  # fmt: skip
