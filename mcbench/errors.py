@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import reprlib
+
+MESSAGE_LIMIT = 240
+"""Characters of a message about a benchmark file (clip): one quoting a huge value (an
+alias bomb expanded, a list of a million numbers) must still read as one line."""
+KEY_LIMIT = 100
+"""Characters of a key path shown (a path a hundred levels deep is no help)."""
+
+ELLIPSIS = "..."
+
 
 class ConfigError(Exception):
-    """A problem in user input, located as precisely as we can: file, line, key path."""
+    """A problem in user input, located as precisely as we can: file, line, key path.
+
+    Shown as one line of printable text, whatever the message or key holds (newlines or
+    terminal escapes copied from the file)."""
 
     def __init__(
         self,
@@ -23,10 +36,51 @@ class ConfigError(Exception):
     def __str__(self) -> str:
         where = ""
         if self.file:
-            where = self.file + (f":{self.line}" if self.line else "") + ": "
-        key = f"{self.key}: " if self.key else ""
-        return f"{where}{key}{self.message}"
+            where = printable(self.file) + (f":{self.line}" if self.line else "") + ": "
+        key = f"{printable(self.key)}: " if self.key else ""
+        return f"{where}{key}{printable(self.message)}"
 
 
 class PluginError(Exception):
     """A plugin could not be loaded or registered (duplicate name, bad hook, bad class)."""
+
+
+def printable(text: str) -> str:
+    """TEXT with every character that is not printable (newlines, tabs, escapes, stray
+    surrogates) written as its Python escape, so it cannot break or recolour a line."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """TEXT cut to LIMIT characters, the cut marked with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
+
+
+class _Brief(reprlib.Repr):
+    """repr() of a few items and levels; integers too long for str() are described."""
+
+    def __init__(self):
+        super().__init__()
+        self.maxlevel, self.maxlist, self.maxtuple, self.maxdict = 3, 6, 6, 6
+        self.maxset, self.maxfrozenset, self.maxstring, self.maxother = 6, 6, 40, 40
+        self.maxlong = 40
+
+    def repr_int(self, x, level):
+        if x.bit_length() > 512:
+            return f"<an integer of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
+
+
+_BRIEF = _Brief()
+
+
+def shown(value, limit: int = 60) -> str:
+    """A value as an error message quotes it: its repr, cut short with an ellipsis."""
+    try:
+        text = _BRIEF.repr(value)
+    except (ValueError, RecursionError):
+        text = f"<{type(value).__name__}>"
+    return clip(printable(text), limit)

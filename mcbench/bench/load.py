@@ -3,19 +3,23 @@ error names the file, the line and the key."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch.overrides import TorchFunctionMode
+
 from mcbench.bench.cells import Cell, PluginSpec
 from mcbench.bench.nested import Nested, nested_plugins
 from mcbench.bench.settings import AdversarialTraining, EvalSettings, SplitSettings, TrainSettings
 from mcbench.bench.yamlfile import format_key, load_with_lines
-from mcbench.errors import ConfigError
+from mcbench.errors import KEY_LIMIT, ConfigError, clip, shown
 from mcbench.kinds import TamperAttack
-from mcbench.registry.params import BadParam, UnknownParam, build, suggest
+from mcbench.registry.params import INT_LIMIT, BadParam, UnknownParam, build, suggest
 from mcbench.registry.registry import Registry, host_cache_version
 from mcbench.vocabulary import KIND_BY_AXIS
 
@@ -29,6 +33,18 @@ SECTIONS = {
 }
 TRACK_KEYS = ("description", *AXES, "budgets", "seeds", *SECTIONS)
 REQUIRED = ("datasets", "architectures", "repairs", "budgets", "seeds", "metrics")
+
+MAX_PARAMETERS = 2 * 10**9
+"""Parameters and buffers of one network (8 GB as float32, several times that to train):
+beyond it a size in the file is a typo, found before anything is allocated."""
+MAX_MODULES = 10_000
+"""Layers of one network; a deep PreResNet-1001 has about 3,000."""
+MAX_RUN_CHECKED = 5 * 10**7
+"""Networks up to this many parameters and buffers (200 MB) are also built for real and run
+once on two images; a larger one is checked on the meta device only."""
+MAX_TORCH_CALLS = 100_000
+"""Torch calls while one network is built on the meta device; building a PreResNet-1001
+takes about 35,000."""
 
 
 @dataclass(frozen=True)
@@ -45,17 +61,20 @@ class _Located:
         self.file, self.lines, self.origin = file, lines, origin
 
     def error(self, message: str, at: tuple) -> ConfigError:
+        """The error at AT (a path in the merged track, or in the file for the top level),
+        with the line of AT or, where the key is missing, of what should hold it."""
         full = at
-        for n in range(len(at), 0, -1):
+        for n in range(len(at), -1, -1):
             if at[:n] in self.origin:
                 full = self.origin[at[:n]] + at[n:]
                 break
         line = None
-        for n in range(len(full), 0, -1):
+        for n in range(len(full), -1, -1):
             if full[:n] in self.lines:
                 line = self.lines[full[:n]]
                 break
-        return ConfigError(message, file=self.file, line=line, key=format_key(full))
+        key = clip(format_key(full), KEY_LIMIT) or None
+        return ConfigError(clip(message), file=self.file, line=line, key=key)
 
 
 def load_benchmark(
@@ -69,22 +88,32 @@ def load_benchmark(
     for key in raw:
         if key not in TOP_KEYS:
             raise top.error(
-                f"unknown key {key!r}{suggest(str(key), TOP_KEYS)}; expected "
+                f"unknown key {shown(key)}{suggest(str(key), TOP_KEYS)}; expected "
                 f"one of: {', '.join(TOP_KEYS)}",
                 (key,),
             )
-    if raw.get("version", 1) != 1:
+    version = raw.get("version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version != 1:
         raise top.error(
-            f"unsupported version {raw['version']!r}; this mcbench reads version 1", ("version",)
+            f"unsupported version {shown(version)}; this mcbench reads version 1", ("version",)
         )
     declared = raw.get("tracks")
     if not isinstance(declared, dict) or not declared:
         raise top.error("expected a mapping of track names to track settings", ("tracks",))
+    for name in declared:
+        if not isinstance(name, str) or not name:
+            raise top.error(
+                f"a track name is text, got {shown(name)}", ("tracks",) + ((name,) if name else ())
+            )
     profiles = raw.get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise top.error("expected a mapping of profile names to profiles", ("profiles",))
     if profile is not None and profile not in profiles:
         raise ConfigError(
-            f"unknown profile {profile!r}{suggest(profile, profiles)} "
-            f"available: {', '.join(profiles) or '(none)'}",
+            clip(
+                f"unknown profile {profile!r}{suggest(profile, profiles)} "
+                f"available: {', '.join(map(str, profiles)) or '(none)'}"
+            ),
             file=file,
             line=lines.get(("profiles",)),
             key="profiles",
@@ -92,7 +121,10 @@ def load_benchmark(
     for name in tracks:
         if name not in declared:
             raise ConfigError(
-                f"unknown track {name!r}{suggest(name, declared)} available: {', '.join(declared)}",
+                clip(
+                    f"unknown track {name!r}{suggest(name, declared)} "
+                    f"available: {', '.join(declared)}"
+                ),
                 file=file,
                 line=lines.get(("tracks",)),
                 key="tracks",
@@ -115,12 +147,15 @@ def _check_profile(body, declared, top: _Located, profile: str) -> None:
     for key in body:
         if key not in ("description", "defaults", "tracks"):
             raise top.error(
-                f"unknown key {key!r}; a profile holds 'defaults' and 'tracks'", at + (key,)
+                f"unknown key {shown(key)}; a profile holds 'defaults' and 'tracks'", at + (key,)
             )
-    for name in body.get("tracks") or {}:
+    tracks = body.get("tracks") or {}
+    if not isinstance(tracks, dict):
+        raise top.error("expected a mapping of track names to track settings", at + ("tracks",))
+    for name in tracks:
         if name not in declared:
             raise top.error(
-                f"profile names track {name!r}, which is not declared under "
+                f"profile names track {shown(name)}, which is not declared under "
                 f"'tracks'{suggest(name, declared)}",
                 at + ("tracks", name),
             )
@@ -133,7 +168,7 @@ def _merge_track(raw, name, profile, top: _Located) -> tuple[dict, dict]:
     if profile is not None:
         layers += [("profiles", profile, "defaults"), ("profiles", profile, "tracks", name)]
     merged: dict[str, Any] = {}
-    origin: dict[tuple, tuple] = {}
+    origin: dict[tuple, tuple] = {(): ("tracks", name)}
     for layer in layers:
         body: Any = raw
         for part in layer:
@@ -145,7 +180,7 @@ def _merge_track(raw, name, profile, top: _Located) -> tuple[dict, dict]:
         for key, value in body.items():
             if key not in TRACK_KEYS:
                 raise top.error(
-                    f"unknown key {key!r}{suggest(str(key), TRACK_KEYS)}; "
+                    f"unknown key {shown(key)}{suggest(str(key), TRACK_KEYS)}; "
                     f"expected one of: {', '.join(TRACK_KEYS)}",
                     layer + (key,),
                 )
@@ -175,7 +210,8 @@ def _expand(track: str, s: dict, loc: _Located, registry: Registry) -> list[Cell
     for axis in ("datasets", "architectures", "repairs"):
         if not axes[axis]:
             raise loc.error(f"at least one entry is needed in {axis!r}", (axis,))
-    _check_attacks_fit(axes, loc)
+    networks = _check_networks(axes, loc)
+    _check_attacks_fit(axes, networks, loc)
     budgets = _ints(s["budgets"], "budgets", loc, minimum=1)
     seeds = _ints(s["seeds"], "seeds", loc, minimum=0)
     sections = {
@@ -218,7 +254,7 @@ def _expand(track: str, s: dict, loc: _Located, registry: Registry) -> list[Cell
     return cells
 
 
-def _check_attacks_fit(axes: dict, loc: _Located) -> None:
+def _check_attacks_fit(axes: dict, networks: dict, loc: _Located) -> None:
     """Weight attacks against every network they will meet (e.g. a layer name the
     architecture lacks), for the datasets whose shape is known without reading them."""
     attacks = [
@@ -226,9 +262,8 @@ def _check_attacks_fit(axes: dict, loc: _Located) -> None:
     ]
     if not attacks:
         return
-    shapes = {d.instance.shape() for d in axes["datasets"]} - {None}
-    for shape, arch in itertools.product(sorted(shapes), axes["architectures"]):
-        network = arch.instance.build(*shape)
+    for (_, j), network in networks.items():
+        arch = axes["architectures"][j]
         for i, attack in attacks:
             try:
                 attack.instance.check_model(network)
@@ -237,6 +272,173 @@ def _check_attacks_fit(axes: dict, loc: _Located) -> None:
                 raise loc.error(
                     f"{attack.name} on {arch.name}: {e}", ("attacks", i) + ((key,) if key else ())
                 ) from None
+
+
+class _TooLarge(BaseException):
+    """A network outgrew a bound while being built. Not an Exception, so that a plugin's
+    ``except Exception`` cannot swallow it and carry on building."""
+
+
+class _Budget(TorchFunctionMode):
+    """Counts torch calls, parameters, buffers and layers while a network is built, and
+    stops the build at the first bound it passes."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = self.elements = self.modules = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.calls += 1
+        if self.calls > MAX_TORCH_CALLS:
+            raise _TooLarge(f"more than {MAX_TORCH_CALLS} torch calls to build and run once")
+        return func(*args, **(kwargs or {}))
+
+    def tensor(self, module, name, tensor):
+        if tensor is not None:
+            self.elements += tensor.numel()
+            # counted as registered, so shared or replaced tensors count more than once
+            if self.elements > 2 * MAX_PARAMETERS:
+                raise _TooLarge(f"more than {MAX_PARAMETERS:.0e} parameters")
+
+    def module(self, module, name, submodule):
+        self.modules += 1
+        if self.modules > MAX_MODULES:
+            raise _TooLarge(f"more than {MAX_MODULES} layers")
+
+
+@contextlib.contextmanager
+def _on_meta():
+    """Build on the meta device (shapes, no memory), within the bounds of _Budget."""
+    hooks = torch.nn.modules.module
+    budget = _Budget()
+    handles = [
+        hooks.register_module_parameter_registration_hook(budget.tensor),
+        hooks.register_module_buffer_registration_hook(budget.tensor),
+        hooks.register_module_module_registration_hook(budget.module),
+    ]
+    try:
+        with torch.device("meta"), budget:
+            yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _meta_network(arch, shape: tuple[int, int, int]):
+    """ARCH built for SHAPE (classes, channels, image size) on the meta device, then, when
+    small enough, built on the CPU and run on two images: the (meta) network, or the reason
+    it cannot be; None for what the meta device cannot tell (an operation it lacks)."""
+    num_classes, channels, size = shape
+    try:
+        with _on_meta():
+            network = arch.build(num_classes, channels, size)
+            if not isinstance(network, torch.nn.Module):
+                return f"build() returned {type(network).__name__}, not a torch module"
+            count = sum(t.numel() for t in itertools.chain(network.parameters(), network.buffers()))
+            if count > MAX_PARAMETERS:
+                return f"{count:.2g} parameters, more than the {MAX_PARAMETERS:.0e} allowed"
+    except _TooLarge as e:
+        return str(e)
+    except Exception as e:  # whatever a plugin raises for sizes it cannot build
+        if "meta" in str(e).lower():
+            return None
+        return f"{type(e).__name__}: {e}"
+    if count <= MAX_RUN_CHECKED:
+        problem = _run_once(arch, shape)
+        if problem:
+            return problem
+    return network
+
+
+def _run_once(arch, shape: tuple[int, int, int]) -> str | None:
+    """Why ARCH, built on the CPU for SHAPE, cannot run on two images; None when it runs.
+    (Run on the CPU rather than the meta device, whose decompositions of BatchNorm and
+    others import torch's compiler: seconds in every process that reads the file.)"""
+    num_classes, channels, size = shape
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        try:
+            network = arch.build(num_classes, channels, size).eval()
+            network(torch.zeros(2, channels, size, size))
+        except Exception as e:
+            return f"{type(e).__name__}: {e}"
+    return None
+
+
+def _check_networks(axes: dict, loc: _Located) -> dict:
+    """Build every architecture for every dataset whose shape is known, on the meta device:
+    a size that cannot be built, that allocates terabytes or whose network does not run on
+    the dataset's images is an error at the key that sets it, before anything is
+    allocated. Returns the networks by (shape, architecture index)."""
+    shapes: dict[tuple, int] = {}  # shape: index of the first dataset of that shape
+    for j, d in enumerate(axes["datasets"]):
+        shape = d.instance.shape()
+        if shape is not None:
+            shapes.setdefault(tuple(shape), j)
+    networks = {}
+    for (shape, j), (i, arch) in itertools.product(
+        sorted(shapes.items()), enumerate(axes["architectures"])
+    ):
+        network = _meta_network(arch.instance, shape)
+        if network is None or isinstance(network, torch.nn.Module):
+            if network is not None:
+                networks[(shape, i)] = network
+            continue
+        classes, channels, size = shape
+        plural = "s" if channels != 1 else ""
+        images = f"{classes} classes of {size}x{size} images, {channels} channel{plural}"
+        at = _network_culprit(arch.instance, shape)
+        if at is None:  # the architecture's defaults fail too: the dataset's sizes
+            dataset = axes["datasets"][j]
+            key = _dataset_culprit(dataset.instance, arch.instance)
+            raise loc.error(
+                f"{arch.name} cannot be built for {dataset.name} ({images}): {network}",
+                ("datasets", j) + ((key,) if key else ()),
+            )
+        raise loc.error(
+            f"{arch.name} cannot be built for {images}: {network}",
+            ("architectures", i) + ((at,) if at else ()),
+        )
+    return networks
+
+
+def _dataset_culprit(dataset, arch) -> str | None:
+    """The dataset parameter whose default gives a shape ARCH can be built for."""
+    try:
+        defaults = type(dataset)()
+    except Exception:
+        return None
+    for f in dataclasses.fields(dataset):
+        if not f.init or getattr(dataset, f.name) == getattr(defaults, f.name):
+            continue
+        try:
+            shape = dataclasses.replace(dataset, **{f.name: getattr(defaults, f.name)}).shape()
+        except Exception:
+            continue
+        if shape is not None and isinstance(_meta_network(arch, tuple(shape)), torch.nn.Module):
+            return f.name
+    return None
+
+
+def _network_culprit(instance, shape) -> str | None:
+    """The parameter whose default makes the network buildable: "" when no single one does
+    but the defaults do, None when the defaults cannot be built either (or there are
+    none)."""
+    try:
+        defaults = type(instance)()
+    except Exception:
+        return ""
+    if not isinstance(_meta_network(defaults, shape), torch.nn.Module):
+        return None
+    for f in dataclasses.fields(instance):
+        if not f.init or getattr(instance, f.name) == getattr(defaults, f.name):
+            continue
+        try:
+            candidate = dataclasses.replace(instance, **{f.name: getattr(defaults, f.name)})
+        except Exception:
+            continue
+        if isinstance(_meta_network(candidate, shape), torch.nn.Module):
+            return f.name
+    return ""
 
 
 def _model_culprit(instance, network) -> str | None:
@@ -267,7 +469,8 @@ def _plugins(items, axis: str, kind: str, loc: _Located, registry: Registry) -> 
             name, values = item["name"], {k: v for k, v in item.items() if k != "name"}
         else:
             raise loc.error(
-                f"expected a {kind} name or a mapping with a 'name' key, got {item!r}", (axis, i)
+                f"expected a {kind} name or a mapping with a 'name' key, got {shown(item)}",
+                (axis, i),
             )
         name_at = (axis, i, "name") if isinstance(item, dict) else (axis, i)
         try:
@@ -277,7 +480,7 @@ def _plugins(items, axis: str, kind: str, loc: _Located, registry: Registry) -> 
         try:
             instance = build(entry.cls, values, resolve=registry.resolve)
         except (UnknownParam, BadParam) as e:
-            at = (axis, i, *e.key.split(".")) if e.key and isinstance(item, dict) else (axis, i)
+            at = (axis, i, *e.path) if isinstance(item, dict) else (axis, i)
             raise loc.error(str(e), at) from None
         nested = nested_plugins(instance, registry, entry.cache_version)
         specs.append(PluginSpec(kind=kind, entry=entry, instance=instance, nested=nested))
@@ -294,8 +497,10 @@ def _ints(values, key: str, loc: _Located, minimum: int) -> list[int]:
     if not isinstance(values, list) or not values:
         raise loc.error("expected a non-empty list of integers", (key,))
     for i, v in enumerate(values):
-        if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
-            raise loc.error(f"expected an integer >= {minimum}, got {v!r}", (key, i))
+        if not isinstance(v, int) or isinstance(v, bool) or not minimum <= v < INT_LIMIT:
+            raise loc.error(
+                f"expected an integer >= {minimum} and below 2**63, got {shown(v)}", (key, i)
+            )
     if len(set(values)) != len(values):
         raise loc.error("values are listed twice", (key,))
     return list(values)
@@ -307,7 +512,7 @@ def _section(cls, values, key: str, loc: _Located, registry: Registry):
     try:
         return build(cls, values, resolve=registry.resolve)
     except (UnknownParam, BadParam) as e:
-        raise loc.error(str(e), (key, *e.key.split(".")) if e.key else (key,)) from None
+        raise loc.error(str(e), (key, *e.path)) from None
 
 
 def _labelled(metrics: list[PluginSpec]) -> list[PluginSpec]:

@@ -28,6 +28,21 @@ def fail(message: str, code: int = 2):
 BLOCK_ENV = "MCBENCH_BLOCK_PLUGINS"
 
 
+class Folder(click.Path):
+    """A folder argument: a file given in its place is one error line (exit 2), not
+    click's usage text. Whether the folder must exist is left to the command."""
+
+    def __init__(self, expected: str = "a folder"):
+        super().__init__()
+        self.expected = expected
+
+    def convert(self, value, param, ctx):
+        path = super().convert(value, param, ctx)
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise ConfigError(f"is a file; expected {self.expected}", file=os.fspath(path))
+        return path
+
+
 class Group(click.Group):
     """Turns user-input errors into one clear line and exit code 2, takes the global
     ``--block`` option, and adds the commands of plugins (hook mcbench_register_commands)
@@ -135,7 +150,7 @@ def data_options(command):
             click.option(
                 "--cache-dir",
                 default=None,
-                type=click.Path(file_okay=False),
+                type=Folder("a cache folder"),
                 help="decoded datasets [default: $MCBENCH_CACHE or the user cache dir]",
             ),
             click.option(

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from mcbench.cli.common import (
+    Folder,
     blocked_plugins,
     data_options,
     default_cache_dir,
@@ -21,7 +22,7 @@ from mcbench.cli.leaderboard import print_leaderboard
 
 
 @click.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @profile_option
 @track_option
 def validate(file, profile, tracks):
@@ -98,14 +99,14 @@ def executor_options(command):
 
 
 @click.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @profile_option
 @track_option
 @click.option(
     "--results",
     default="results",
     show_default=True,
-    type=click.Path(file_okay=False),
+    type=Folder("a results folder"),
     help="where artifacts and records are stored",
 )
 @data_options

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import math
 import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Union, get_args, get_origin
+
+from mcbench.errors import shown
+
+INT_LIMIT = 2**63
+"""Integer parameters lie in (-INT_LIMIT, INT_LIMIT): what torch and numpy hold as int64.
+Larger ones are typos (or attempts) and would overflow far from the YAML line."""
+INT_RANGE = "between -2**63 and 2**63"
 
 
 @dataclass(frozen=True)
@@ -17,15 +26,23 @@ class Param:
     type: Any
     default: Any
     help: str
+    nonfinite: bool = False  # NaN and infinities are values of it (field metadata "nonfinite")
 
     @property
     def type_name(self) -> str:
         return type_name(self.type)
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    # evaluating the annotations is most of describe()'s cost, and cell identities call it
+    # thousands of times per run; a class's annotations do not change
+    return typing.get_type_hints(cls)
+
+
 def describe(cls: type) -> list[Param]:
     """The parameters of a plugin class: its init dataclass fields, in order."""
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     params = []
     for f in dataclasses.fields(cls):
         if not f.init:
@@ -36,7 +53,15 @@ def describe(cls: type) -> list[Param]:
             default = f.default_factory()
         else:
             default = dataclasses.MISSING
-        params.append(Param(f.name, hints.get(f.name, Any), default, f.metadata.get("help", "")))
+        params.append(
+            Param(
+                f.name,
+                hints.get(f.name, Any),
+                default,
+                f.metadata.get("help", ""),
+                bool(f.metadata.get("nonfinite", False)),
+            )
+        )
     return params
 
 
@@ -78,11 +103,16 @@ class ParamTypeError(ValueError):
     pass
 
 
+REFUSED = (ValueError, TypeError, ArithmeticError)
+"""What a plugin's ``__post_init__`` raises for values it refuses (ArithmeticError: a
+value too large to compute with, e.g. converted to a float)."""
+
+
 Resolve = Callable[[type, str], type]
 """(plugin base class, name) -> the registered plugin class of that name, or KeyError."""
 
 
-def coerce(value: Any, tp: Any, resolve: Resolve | None = None) -> Any:
+def coerce(value: Any, tp: Any, resolve: Resolve | None = None, *, finite: bool = True) -> Any:
     """Check a YAML value against an annotation; return it in the annotated form
     (lists become tuples, ints become floats where a float is expected). A plugin named
     in the value (``{name: pgd, steps: 3}``) is found with ``resolve``; without one,
@@ -97,52 +127,111 @@ def coerce(value: Any, tp: Any, resolve: Resolve | None = None) -> Any:
     if origin is Literal:
         if value in args:
             return value
-        raise ParamTypeError(f"expected one of {', '.join(repr(a) for a in args)}, got {value!r}")
+        raise ParamTypeError(
+            f"expected one of {', '.join(repr(a) for a in args)}, got {shown(value)}"
+        )
     if origin in (Union, types.UnionType):
         errors = []
         for option in args:
             try:
-                return coerce(value, option, resolve)
+                return coerce(value, option, resolve, finite=finite)
             except ParamTypeError as e:
                 errors.append(str(e))
-        raise ParamTypeError(f"expected {type_name(tp)}, got {value!r}")
+        if value is not None and len(args) == 2 and type(None) in args:
+            # ``X | None`` given something that is not null: what X says is wrong with it
+            message = errors[1 - args.index(type(None))]
+            if ", got " in message:
+                raise ParamTypeError(message.replace(", got ", " or null, got ", 1))
+            raise ParamTypeError(f"{message} (or null)")
+        raise ParamTypeError(f"expected {type_name(tp)}, got {shown(value)}")
     if tp is type(None):
         if value is None:
             return None
-        raise ParamTypeError(f"expected null, got {value!r}")
+        raise ParamTypeError(f"expected null, got {shown(value)}")
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ParamTypeError(f"expected true or false, got {value!r}")
+        raise ParamTypeError(f"expected true or false, got {shown(value)}")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if not -INT_LIMIT < value < INT_LIMIT:
+                raise ParamTypeError(f"expected an integer {INT_RANGE}, got {shown(value)}")
             return value
-        raise ParamTypeError(f"expected an integer, got {value!r}")
+        raise ParamTypeError(f"expected an integer, got {shown(value)}")
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ParamTypeError(f"expected a number, got {value!r}")
+        return _finite_float(value) if finite else _float(value)
     if tp is str:
         if isinstance(value, str):
             return value
-        raise ParamTypeError(f"expected a string, got {value!r}")
+        raise ParamTypeError(f"expected a string, got {shown(value)}")
     if origin in (tuple, list):
         if isinstance(value, (int, float, str)) and not isinstance(value, bool):
             value = [value]
         if not isinstance(value, (list, tuple)):
-            raise ParamTypeError(f"expected a list, got {value!r}")
+            raise ParamTypeError(f"expected a list, got {shown(value)}")
         inner = args[0] if args else Any
-        items = [coerce(v, inner, resolve) for v in value]
+        items = []
+        for i, v in enumerate(value):
+            try:
+                items.append(coerce(v, inner, resolve, finite=finite))
+            except ParamTypeError as e:
+                raise ParamTypeError(f"item {i}: {e}") from None
         return tuple(items) if origin is tuple else items
     if origin is dict or tp is dict:
         if isinstance(value, dict):
+            _check_plain(value)
             return dict(value)
-        raise ParamTypeError(f"expected a mapping, got {value!r}")
+        raise ParamTypeError(f"expected a mapping, got {shown(value)}")
     raise ParamTypeError(f"unsupported parameter type {tp!r}")
 
 
+def _float(value: Any) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ParamTypeError(f"expected a number, got {shown(value)}")
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _finite_float(value: Any) -> float:
+    """A float parameter's value: a number that is finite as a float. NaN passes every
+    ``x < low`` range check a plugin makes, and infinities make sizes and steps that
+    never end, so neither is a value of a parameter unless its field's metadata says
+    ``nonfinite: True``."""
+    number = _float(value)
+    if not math.isfinite(number):
+        raise ParamTypeError(f"expected a finite number, got {shown(value)}")
+    return number
+
+
+def _check_plain(value: Any, at: str = "") -> None:
+    """A free-form mapping parameter (e.g. timm's ``kwargs``) holds what hashes into a
+    cache key and passes on as keyword arguments: text keys; text, finite numbers,
+    true/false, null, lists and mappings as values."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ParamTypeError(f"{at}{shown(key)}: expected text keys, got {shown(key)}")
+            _check_plain(item, f"{at}{key}: ")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{at}[{i}]: ")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ParamTypeError(f"{at}expected a finite number, got {shown(value)}")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not -INT_LIMIT < value < INT_LIMIT:
+            raise ParamTypeError(f"{at}expected an integer {INT_RANGE}, got {shown(value)}")
+    elif value is not None and not isinstance(value, (str, bool)):
+        raise ParamTypeError(
+            f"{at}expected text, a number, true/false, null, a list or a mapping, "
+            f"got {shown(value)}"
+        )
+
+
 def suggest(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
     return f" - did you mean {close[0]!r}?" if close else ""
 
 
@@ -156,7 +245,7 @@ def build(cls: type, values: dict[str, Any], resolve: Resolve | None = None):
         if key not in params:
             raise UnknownParam(
                 key,
-                f"unknown parameter {key!r} for {cls.name!r}"
+                f"unknown parameter {shown(key)} for {cls.name!r}"
                 f"{suggest(key, params)}; parameters: "
                 f"{', '.join(params) or '(none)'}",
             )
@@ -165,7 +254,7 @@ def build(cls: type, values: dict[str, Any], resolve: Resolve | None = None):
             kwargs[key] = _nested(key, value, base, resolve)
             continue
         try:
-            kwargs[key] = coerce(value, params[key].type)
+            kwargs[key] = coerce(value, params[key].type, finite=not params[key].nonfinite)
         except ParamTypeError as e:
             raise BadParam(key, str(e)) from None
     if resolve is not None:
@@ -178,7 +267,7 @@ def build(cls: type, values: dict[str, Any], resolve: Resolve | None = None):
         raise BadParam(missing[0], f"missing required parameter {missing[0]!r}")
     try:
         return cls(**kwargs)
-    except (ValueError, TypeError) as e:
+    except REFUSED as e:
         raise BadParam(_culprit(cls, kwargs), f"{cls.name}: {e}") from None
 
 
@@ -188,15 +277,17 @@ def _nested(key: str, value: Any, base: type, resolve: Resolve):
     elif isinstance(value, dict) and isinstance(value.get("name"), str):
         name, inner = value["name"], {k: v for k, v in value.items() if k != "name"}
     else:
-        raise BadParam(key, f"expected a {base.kind} name or a mapping with 'name', got {value!r}")
+        raise BadParam(
+            key, f"expected a {base.kind} name or a mapping with 'name', got {shown(value)}"
+        )
     try:
         cls = resolve(base, name)
     except KeyError as e:
-        raise BadParam(key + (".name" if isinstance(value, dict) else ""), e.args[0]) from None
+        raise BadParam((key, "name") if isinstance(value, dict) else key, e.args[0]) from None
     try:
         return build(cls, inner, resolve)
     except (UnknownParam, BadParam) as e:
-        raise type(e)(f"{key}.{e.key}" if e.key else key, str(e)) from None
+        raise type(e)((key, *e.path), str(e)) from None
 
 
 def _default_plugin(key: str, default, base: type, resolve: Resolve):
@@ -213,7 +304,7 @@ def _default_plugin(key: str, default, base: type, resolve: Resolve):
     try:
         return build(cls, {}, resolve)
     except (UnknownParam, BadParam) as e:
-        raise type(e)(f"{key}.{e.key}" if e.key else key, str(e)) from None
+        raise type(e)((key, *e.path), str(e)) from None
 
 
 def _plugin_from_plain(value: Any, base: type, resolve: Resolve):
@@ -237,21 +328,29 @@ def _culprit(cls: type, kwargs: dict[str, Any]) -> str | None:
     for key, value in kwargs.items():
         try:
             cls(**{key: value})
-        except (ValueError, TypeError):
+        except REFUSED:
             return key
     return None
 
 
-class UnknownParam(ValueError):
+class _ParamError(ValueError):
+    """Carries where the offending value sits: ``path``, the keys from the plugin's
+    parameters down (as the YAML spells them, so not always text), and ``key``, the same
+    joined with dots ("attack.steps"); both empty when no single key is to blame."""
+
     def __init__(self, key, message):
         super().__init__(message)
-        self.key = key
+        parts = key if isinstance(key, tuple) else (key,)
+        self.path = tuple(p for p in parts if p not in ("", None))
+        self.key = ".".join(str(p) for p in self.path) or None
 
 
-class BadParam(ValueError):
-    def __init__(self, key, message):
-        super().__init__(message)
-        self.key = key
+class UnknownParam(_ParamError):
+    pass
+
+
+class BadParam(_ParamError):
+    pass
 
 
 def to_plain(instance) -> dict[str, Any]:

@@ -10,6 +10,10 @@ from torch import nn
 import mcbench
 from mcbench.kinds import ArchitecturePlugin
 
+MAX_WIDTH = 2**16
+MAX_CONVS_PER_STAGE = 64
+"""Far beyond a small fast CNN; larger values are typos that would build for hours."""
+
 
 @dataclass(frozen=True)
 class ConvNet(ArchitecturePlugin):
@@ -31,13 +35,17 @@ class ConvNet(ArchitecturePlugin):
     batch_norm: bool = field(default=True, metadata={"help": "BatchNorm after every convolution"})
 
     def __post_init__(self):
-        if not self.widths or any(w < 1 for w in self.widths):
+        if not self.widths or any(not 1 <= w <= MAX_WIDTH for w in self.widths):
+            shown = list(self.widths[:8]) + (["..."] if len(self.widths) > 8 else [])
             raise ValueError(
-                f"widths must be a non-empty list of positive channel counts, "
-                f"got {list(self.widths)}"
+                f"widths must be a non-empty list of channel counts from 1 to {MAX_WIDTH}, "
+                f"got {shown}"
             )
-        if self.convs_per_stage < 1:
-            raise ValueError(f"convs_per_stage must be at least 1, got {self.convs_per_stage}")
+        if not 1 <= self.convs_per_stage <= MAX_CONVS_PER_STAGE:
+            raise ValueError(
+                f"convs_per_stage must be from 1 to {MAX_CONVS_PER_STAGE}, "
+                f"got {self.convs_per_stage}"
+            )
 
     def build(self, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
         if image_size < 2 ** len(self.widths):

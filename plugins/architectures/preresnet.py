@@ -14,6 +14,9 @@ from mcbench.kinds import ArchitecturePlugin
 WIDTHS = (16, 32, 64)
 BOTTLENECK_FROM_DEPTH = 44
 """With block "auto", depths from here on use bottleneck blocks."""
+MAX_DEPTH = 1202
+"""The deepest CIFAR ResNet published (He et al. 2016); deeper is a typo that would
+build for hours."""
 
 
 class BasicBlock(nn.Module):
@@ -78,6 +81,8 @@ def blocks_for(depth: int, block: str) -> tuple[type, int]:
     )
     # one more block in each of the 3 stages adds 3 x (layers per block) to the depth
     cls, step = (Bottleneck, 9) if kind == "bottleneck" else (BasicBlock, 6)
+    if depth > MAX_DEPTH:
+        raise ValueError(f"depth must be at most {MAX_DEPTH}, got {depth}")
     if depth < step + 2 or (depth - 2) % step:
         forms = {
             "basic": "6n+2 (8, 14, 20, ..., 56, ...)",

@@ -19,6 +19,9 @@ RESERVED_KWARGS = (
     "in_chans",
 )
 """Set by the benchmark (classes and channels from the dataset, no stored weights)."""
+MAX_KWARG_INT = 2**16
+"""Depths, widths, heads and image sizes of timm models are far below; timm loops over
+some of them in Python before any layer exists, so a larger one builds for hours."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,13 @@ class TimmModel(ArchitecturePlugin):
                 f"timm has no model {self.model!r}{hint} "
                 f"(timm.list_models('*{self.model[:4]}*') lists similar names)"
             )
+        for key, value in self.kwargs.items():
+            for number in _ints(value):
+                if abs(number) > MAX_KWARG_INT:
+                    raise ValueError(
+                        f"kwargs {key}: {number} is out of range; timm sizes are at most "
+                        f"{MAX_KWARG_INT}"
+                    )
         reserved = sorted(set(self.kwargs) & set(RESERVED_KWARGS))
         if reserved:
             raise ValueError(
@@ -67,6 +77,20 @@ class TimmModel(ArchitecturePlugin):
                 raise
             # convolutional nets take any image size and have no such argument
             return timm.create_model(self.model, **kwargs)
+
+
+def _ints(value):
+    """The integers in a keyword argument's value (lists and mappings searched)."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _ints(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _ints(item)
 
 
 @mcbench.hookimpl

@@ -14,6 +14,10 @@ import mcbench
 from mcbench.kinds import DatasetPlugin
 from mcbench.kinds.data import Dataset, ImageSet
 
+MAX_BYTES = 8 * 2**30
+"""Of drawn images (one byte a pixel): far beyond a test dataset; a larger request is a typo
+that would exhaust the machine's memory."""
+
 
 @dataclass(frozen=True)
 class Synthetic(DatasetPlugin):
@@ -43,6 +47,13 @@ class Synthetic(DatasetPlugin):
                 raise ValueError(f"{key} must be at least {low}, got {getattr(self, key)}")
         if self.noise < 0:
             raise ValueError(f"noise must be >= 0, got {self.noise}")
+        images = (self.train_per_class + self.test_per_class) * self.num_classes
+        size = images * self.channels * self.image_size**2
+        if size > MAX_BYTES:
+            raise ValueError(
+                f"{images} images of {self.channels}x{self.image_size}x{self.image_size} take "
+                f"{size / 2**30:.3g} GiB; at most {MAX_BYTES // 2**30} GiB of images are drawn"
+            )
 
     def shape(self) -> tuple[int, int, int]:
         return self.num_classes, self.channels, self.image_size
