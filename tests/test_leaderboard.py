@@ -1,18 +1,22 @@
 """Leaderboards from records alone: statistics checked by hand, no torch import."""
 
 import json
+import math
 import statistics
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from mcbench.cli import cli
 from mcbench.results.format import render
 from mcbench.results.labels import plugin_labels
 from mcbench.results.leaderboard import build_tables
-from mcbench.results.records import from_json, load_records
+from mcbench.results.record_reader import from_json, load_records
 
 
 def record(cell_id, seed, connection, acc_mid, asr_mid, budget=500, depth=20, status="ok"):
@@ -234,3 +238,26 @@ def test_the_correlation_is_between_the_metrics_that_declare_it():
     )
     assert barriers["pearson_mean"].iloc[0] == pytest.approx(r_hand)
     assert not [c for c in barriers.columns if "other" in c and c.startswith("pearson")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.floats(-1e6, 1e6)),
+            st.one_of(st.none(), st.floats(-1e6, 1e6)),
+        ),
+        max_size=12,
+    )
+)
+@example([(0.0, 0.0), (1.0, 1.7672312779694113e-192)])  # squared deviations underflow
+def test_pearson_is_what_pandas_computes(pairs):
+    from mcbench.results.leaderboard import _pearson
+
+    a, b = [p[0] for p in pairs], [p[1] for p in pairs]
+    expected = pd.Series(a, dtype=float).corr(pd.Series(b, dtype=float))
+    got = _pearson(a, b)
+    if math.isnan(expected):  # fewer than two points, or a constant series
+        assert math.isnan(got)
+    else:
+        assert got == pytest.approx(expected, abs=1e-6)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mcbench.results.plots import budget_figures, path_figures, write_plots
-from mcbench.results.records import from_json
+from mcbench.results.record_reader import from_json
 
 EVASION_RESULTS = Path(__file__).resolve().parents[1] / "leaderboards" / "evasion-path-quick"
 GRID = [0.0, 0.5, 1.0]
@@ -356,7 +356,7 @@ def test_published_evasion_records(tmp_path):
     written = write_plots(EVASION_RESULTS, tmp_path)
     assert {p.suffix for p in written} == {".png", ".svg"}
     assert all(p.is_file() and p.stat().st_size > 1000 for p in written)
-    from mcbench.results.records import load_records
+    from mcbench.results.record_reader import load_records
 
     (figure,) = path_figures(load_records(EVASION_RESULTS)[0]).values()
     twin = axis_with(figure, "bezier: input_hessian_eig")

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from mcbench.bench.load import load_benchmark
 from mcbench.cli import cli
 from mcbench.errors import ConfigError
-from mcbench.results.records import SCHEMA, from_json, load_records, read_record
+from mcbench.results.record_reader import from_json, load_records, read_record
+from mcbench.results.records import SCHEMA
 from mcbench.run.record import base_record, failed_record, finished_record
 
 LEADERBOARDS = Path(__file__).resolve().parents[1] / "leaderboards"

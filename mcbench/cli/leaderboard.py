@@ -7,28 +7,65 @@ from pathlib import Path
 
 import click
 
-from mcbench.cli.common import data_options, default_cache_dir, fail, load, start_computing
+from mcbench.cli.common import (
+    Folder,
+    data_options,
+    default_cache_dir,
+    fail,
+    load,
+    start_computing,
+)
+from mcbench.errors import ConfigError
 
 
-def print_leaderboard(results, fmt, cell_ids=None, along_path=True, table=None):
+def warn_skipped(error) -> None:
+    """One warning line for a record left out (ERROR, a ConfigError, names its file)."""
+    click.echo(f"warning: {error}; record left out", err=True)
+
+
+def warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+skip_invalid_option = click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="leave out each record that cannot be read (one warning line each) instead of "
+    "stopping at the first with exit code 2",
+)
+
+
+def print_leaderboard(results, fmt, cell_ids=None, along_path=True, table=None, skip=False):
+    """The tables of the records under RESULTS (of CELL_IDS alone, when given: the cells a
+    run just finished, whose tables a damaged record of another cell must not stop; such a
+    record is left out with a warning, as with SKIP)."""
     from mcbench.results.format import render
     from mcbench.results.leaderboard import TITLES, build_tables, tables_to_print
-    from mcbench.results.records import load_records, metric_info
+    from mcbench.results.record_reader import load_records, settled
+    from mcbench.results.records import metric_info
 
-    records, failed = load_records(results)
+    skip = skip or cell_ids is not None
+    records, failed = load_records(results, invalid=warn_skipped if skip else None)
     if cell_ids is not None:
         wanted = set(cell_ids)
         records = [r for r in records if r["cell_id"] in wanted]
         failed = [r for r in failed if r["cell_id"] in wanted]
-    tables = build_tables(records)
-    info = metric_info(records)
-    for name in tables_to_print(tables, fmt, table, along_path):
-        if fmt == "md":
-            click.echo(f"\n## {TITLES[name]}\n")
-        click.echo(render(tables[name], info, fmt))
+    with settled():
+        tables = build_tables(records)
+        info = metric_info(records)
+        try:
+            names = tables_to_print(tables, fmt, table, along_path)
+        except ConfigError as e:
+            raise ConfigError(e.message, file=str(results)) from None
+        for name in names:
+            if fmt == "md":
+                click.echo(f"\n## {TITLES[name]}\n")
+            click.echo(render(tables[name], info, fmt))
     for r in failed:
+        error = r.get("error") or {}
         click.echo(
-            f"failed: {r['label']} [{r['cell_id']}]: {r['error']['type']}: {r['error']['message']}",
+            f"failed: {r.get('label', r['cell_id'])} [{r['cell_id']}]: "
+            f"{error.get('type', '?')}: {error.get('message', '')}",
             err=True,
         )
 
@@ -50,7 +87,7 @@ def leaderboard():
 
 
 @leaderboard.command("show")
-@click.argument("results", type=click.Path(file_okay=False))
+@click.argument("results", type=Folder("a results folder"))
 @click.option(
     "--format", "fmt", type=click.Choice(["md", "csv", "html"]), default="md", show_default=True
 )
@@ -66,14 +103,15 @@ def leaderboard():
     default=None,
     help="print only this table [default: all of them; csv: the summary]",
 )
-def leaderboard_show(results, fmt, along_path, table):
+@skip_invalid_option
+def leaderboard_show(results, fmt, along_path, table, skip_invalid):
     """Build leaderboard tables from the records under RESULTS."""
-    print_leaderboard(results, fmt, along_path=along_path, table=table)
+    print_leaderboard(results, fmt, along_path=along_path, table=table, skip=skip_invalid)
 
 
 @leaderboard.command("compare")
-@click.argument("results", type=click.Path(file_okay=False))
-@click.argument("published", type=click.Path(file_okay=False))
+@click.argument("results", type=Folder("a results folder"))
+@click.argument("published", type=Folder("a published leaderboard folder"))
 @click.option(
     "--by",
     default=None,
@@ -86,27 +124,46 @@ def leaderboard_show(results, fmt, along_path, table):
     "(default: refuse when any row does not match)",
 )
 @click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md", show_default=True)
-def leaderboard_compare(results, published, by, skip_mismatched, fmt):
+@skip_invalid_option
+def leaderboard_compare(results, published, by, skip_mismatched, fmt, skip_invalid):
     """Rank your rows in RESULTS among the published rows in PUBLISHED (a folder of
     leaderboards/), after checking that both follow the same protocol: dataset, endpoints'
     training, attack settings, budget, data split and t rule. Each metric shows its value
     and, in parentheses, its rank in the protocol group (1 = best)."""
     from tabulate import tabulate
 
-    from mcbench.results.compare import compare, ranking_tables, refuse_mismatches
-    from mcbench.results.records import load_records, metric_info
+    from mcbench.results.compare import Mismatched, compare, ranking_tables, refuse_mismatches
+    from mcbench.results.record_reader import load_records, settled
+    from mcbench.results.records import metric_info
 
-    yours, _ = load_records(results)
-    theirs, _ = load_records(published)
+    invalid = warn_skipped if skip_invalid else None
+    yours, _ = load_records(results, invalid=invalid)
+    theirs, _ = load_records(published, invalid=invalid)
+    for folder, rows in ((published, theirs), (results, yours)):
+        if not rows:
+            fail(
+                f"{folder}: no successful record to compare (expected some under {folder}/records)"
+            )
     try:
-        result = compare(yours, theirs)
+        with settled():
+            result = compare(yours, theirs)
     except ValueError as e:
         fail(str(e))
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
-    left_out = refuse_mismatches(result, published, len(yours), skip_mismatched)
+    try:
+        left_out = refuse_mismatches(result, published, len(yours), skip_mismatched)
+    except Mismatched as e:
+        click.echo(e.listing, err=True)
+        fail(str(e))
     if left_out:
         click.echo(left_out, err=True)
+    if not result.metrics:
+        fail(
+            f"nothing to rank: no metric with a direction is scored at the reported t by "
+            f"both your rows in {results} and the published rows of their protocol in "
+            f"{published}"
+        )
     try:
         tables = ranking_tables(result, by or result.metrics[0], metric_info(yours + theirs))
     except ValueError as e:
@@ -120,13 +177,13 @@ def leaderboard_compare(results, published, by, skip_mismatched, fmt):
 
 
 @leaderboard.command("verify")
-@click.argument("published", type=click.Path(file_okay=False))
+@click.argument("published", type=Folder("a published leaderboard folder"))
 @click.argument("rows", nargs=-1, required=True)
 @click.option(
     "--results",
     default="verify-results",
     show_default=True,
-    type=click.Path(file_okay=False),
+    type=Folder("a results folder"),
     help="where the re-run's artifacts and records go",
 )
 @click.option(
@@ -154,10 +211,10 @@ def leaderboard_verify(
     words of the records' labels, each a whole word, e.g. "bezier n=2500"; a row that
     matches several records is refused unless --all. Exit code 1 when a value does not
     reproduce."""
-    from mcbench.results.records import load_records
+    from mcbench.results.record_reader import load_records
     from mcbench.results.verify import Tolerance, select_rows, verify_rows
 
-    records, _ = load_records(published)
+    records, _ = load_records(published, need="rerun")
     chosen = select_rows(records, list(rows), every)
     tolerance = Tolerance(points=points, relative=relative)
     rerun = _rerun(results, start_computing(results, device), data_root, cache_dir)
@@ -171,7 +228,7 @@ def leaderboard_verify(
 def _rerun(results, torch_device, data_root, cache_dir):
     """A function running a published record's cell afresh under RESULTS (or reusing the
     re-run already there) and returning the re-run's record."""
-    from mcbench.results.records import from_json
+    from mcbench.results.record_reader import from_json, written_id
     from mcbench.results.verify import check_same_cell, write_benchmark
     from mcbench.run.progress import progress_factory
     from mcbench.run.runner import run_benchmark
@@ -180,38 +237,44 @@ def _rerun(results, torch_device, data_root, cache_dir):
     store = Store(results)
 
     def rerun(record):
-        file = write_benchmark(record, Path(results) / "benchmarks" / f"{record['cell_id']}.yaml")
+        cell_id = written_id(record["cell_id"])  # it names files under RESULTS
+        file = write_benchmark(record, Path(results) / "benchmarks" / f"{cell_id}.yaml")
         bench = load(file, None, ())
         check_same_cell(bench.cells[0], record, str(file))
-        again = store.load_record(record["cell_id"])
-        if again and again["status"] == "ok":
+        again = store.load_record(cell_id)
+        if isinstance(again, dict) and again.get("status") == "ok":
+            provenance = again.get("provenance") or {}
             click.echo(
-                f"{record['label']}: reusing the re-run already in {results} "
-                f"({again['provenance']['date']}, {again['provenance']['device']})"
+                f"{record.get('label', cell_id)}: reusing the re-run already in {results} "
+                f"({provenance.get('date')}, {provenance.get('device')})"
             )
         else:
             data = Path(data_root) if data_root else None
             cache = Path(cache_dir) if cache_dir else default_cache_dir()
             run_benchmark(bench, store, torch_device, data, cache, progress_factory())
-            again = store.load_record(record["cell_id"])
-        return from_json(again, str(store.record_path(record["cell_id"])))
+            again = store.load_record(cell_id)
+        return from_json(again, str(store.record_path(cell_id)), need="rerun")
 
     return rerun
 
 
 @leaderboard.command("site")
-@click.argument("published", type=click.Path(file_okay=False), default="leaderboards")
+@click.argument("published", type=Folder("a folder of leaderboards"), default="leaderboards")
 @click.option(
     "--out",
     "-o",
     default="site",
     show_default=True,
-    type=click.Path(file_okay=False),
+    type=Folder("a folder for the page"),
     help="folder the page (index.html) and its images are written to",
 )
-def leaderboard_site(published, out):
-    """Build a static HTML page of every published table under PUBLISHED."""
+@skip_invalid_option
+def leaderboard_site(published, out, skip_invalid):
+    """Build a static HTML page of every published table under PUBLISHED. Only regular
+    files inside a table's folder are read and copied: a symbolic link out of it, or a
+    FIFO, a device or a socket, is left out with a warning."""
     from mcbench.results.site import build_site
 
-    page = build_site(Path(published), Path(out))
+    invalid = warn_skipped if skip_invalid else None
+    page = build_site(Path(published), Path(out), invalid=invalid, warn=warn)
     click.echo(f"wrote {page}")

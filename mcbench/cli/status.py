@@ -14,7 +14,7 @@ import click
 
 from mcbench.cli.common import fail
 from mcbench.errors import ConfigError
-from mcbench.results.records import read_record
+from mcbench.results.record_reader import read_record
 from mcbench.run.locks import DEFAULT_STALE_S, holder_alive_here, live_locks
 from mcbench.run.runlog import RUNS_DIR, read_runs
 from mcbench.vocabulary import STAGES

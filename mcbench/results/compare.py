@@ -173,6 +173,8 @@ def compare(yours: list[Record], published: list[Record]) -> Comparison:
             records.append({**r, "cell_id": cell_id})
             source[cell_id] = side
     reported, _ = frames(records, plugin_labels(records), extra={"source": source})
+    if reported.empty:  # no row has a point at its reported t
+        return Comparison(pd.DataFrame(), [], mismatches, notes)
     info = metric_info(records)
     theirs = metric_keys(peers)
     ranked = [
@@ -197,7 +199,7 @@ def compare(yours: list[Record], published: list[Record]) -> Comparison:
 
 
 def _group(record: dict) -> str:
-    return _key({k: without_version(record["config"][k]) for k in PROTOCOL_GROUP})
+    return _key({k: without_version(record["config"].get(k)) for k in PROTOCOL_GROUP})
 
 
 def ranking_tables(result: Comparison, by: str, info: dict) -> list[tuple[str, pd.DataFrame]]:
@@ -234,19 +236,29 @@ def ranking_tables(result: Comparison, by: str, info: dict) -> list[tuple[str, p
     return out
 
 
+class Mismatched(ConfigError):
+    """Rows that cannot be ranked against the published ones: a one-line message, and the
+    rows with their reasons (``listing``, several lines) to show before it."""
+
+    def __init__(self, message: str, listing: str):
+        super().__init__(message)
+        self.listing = listing
+
+
 def refuse_mismatches(
     result: Comparison, published: str, total: int, skip_mismatched: bool
 ) -> str | None:
-    """The mismatch policy: a ConfigError when any of your TOTAL rows does not follow the
+    """The mismatch policy: ``Mismatched`` when any of your TOTAL rows does not follow the
     protocol of PUBLISHED, unless SKIP_MISMATCHED and some rows do (then the listing of
     the rows left out, to print beside the ranking); None when every row matches."""
     if not result.mismatches:
         return None
     listing = "\n".join(f"  {m}" for m in result.mismatches)
     if result.table.empty or not skip_mismatched:
-        hint = "" if result.table.empty else "\n(--skip-mismatched ranks the rows that do match)"
-        raise ConfigError(
+        hint = "" if result.table.empty else " (--skip-mismatched ranks the rows that do match)"
+        raise Mismatched(
             f"{len(result.mismatches)} of your {total} rows do not follow the protocol of "
-            f"{published}; they cannot be ranked against it:\n{listing}{hint}"
+            f"{published}; they cannot be ranked against it{hint}",
+            f"not comparable ({len(result.mismatches)} rows, protocol differs):\n{listing}",
         )
     return f"not compared ({len(result.mismatches)} rows, protocol differs):\n{listing}"

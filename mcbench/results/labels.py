@@ -20,10 +20,7 @@ def plugin_label(records: list[Record], field: str) -> dict[str, str]:
         spec = r["config"].get(field)
         if spec:
             by_name.setdefault(spec["name"], []).append(spec["params"])
-    varying = {
-        name: sorted({k for p in ps for k in p if any(q.get(k, MISSING) != p[k] for q in ps)})
-        for name, ps in by_name.items()
-    }
+    varying = {name: _varying(ps) for name, ps in by_name.items()}
     out = {}
     for r in records:
         spec = r["config"].get(field)
@@ -34,6 +31,37 @@ def plugin_label(records: list[Record], field: str) -> dict[str, str]:
         inner = ",".join(f"{k}={params.get(k, MISSING)}" for k in varying[spec["name"]])
         out[r["cell_id"]] = f"{spec['name']}({inner})" if inner else spec["name"]
     return out
+
+
+def _varying(params: list[dict]) -> list[str]:
+    """The parameter names whose values are not the same in every one of PARAMS (a value
+    that is not there counts as '-'), sorted. One pass over the distinct parameter sets:
+    thousands of records share a few."""
+    by_text: dict[str, dict] = {}
+    for p in params:  # equal texts are equal parameters (equal ones may differ in text)
+        by_text.setdefault(repr(p), p)
+    distinct: dict[object, dict] = {}
+    for p in by_text.values():
+        distinct.setdefault(_frozen(p), p)
+    sets = list(distinct.values())
+    names = {k for p in sets for k in p}
+    return sorted(
+        k for k in names if len({_frozen(p.get(k, MISSING)) for p in sets}) > 1 or _unequal(sets, k)
+    )
+
+
+def _unequal(sets: list[dict], key: str) -> bool:
+    """Whether some value of KEY differs from itself (NaN), which the sets above hide."""
+    return any(p.get(key, MISSING) != p.get(key, MISSING) for p in sets)
+
+
+def _frozen(value) -> object:
+    """VALUE as a hashable that is equal exactly when the values are equal."""
+    if isinstance(value, dict):
+        return frozenset((k, _frozen(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
 
 
 def plugin_labels(records: list[Record]) -> Labels:

@@ -3,6 +3,9 @@ runner, no plugins are imported here."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
 
 from mcbench.errors import ConfigError
@@ -34,29 +37,74 @@ def frames(
     """(one row per record at its reported t, one row per record and t along the path),
     each keyed by ``row_key`` (with the columns of EXTRA, {column: {cell_id: value}})."""
     labels = labels or plugin_labels(records)
-    reported, along = [], []
+    reported, along = _Columns(), _Columns()
     for r in records:
         key = row_key(r, labels, extra)
-        for point in r["path"]:
-            values = {k: v for k, v in point.items() if k != "notes"}
-            row = {**key, **values, "t": point["t"] if point["t"] is not None else float("nan")}
-            along.append(row)
-            if point["t"] == r["reported_t"]:
-                ends = {}
-                # the models the repair starts from, and for weight attacks the same
-                # models before they were tampered with
-                for field in ("endpoints", "untampered"):
-                    scores = r.get(field)
-                    if scores:
-                        ends.update(
-                            {
-                                f"{field}:{m}": _mean([scores[e][m] for e in scores])
-                                for m in next(iter(scores.values()))
-                                if m != "notes"
-                            }
-                        )
-                reported.append({**row, **ends})
-    return pd.DataFrame(reported), pd.DataFrame(along)
+        points = r["path"]
+        along.add_points(key, points)
+        for point in points:
+            if point["t"] != r["reported_t"]:
+                continue
+            row = {**key, **point, "t": _t(point["t"])}
+            row.pop("notes", None)
+            # the models the repair starts from, and for weight attacks the same models
+            # before they were tampered with
+            for field in ("endpoints", "untampered"):
+                scores = r.get(field)
+                if scores:
+                    roles = scores.values()
+                    for m in next(iter(roles)):
+                        if m != "notes":
+                            row[f"{field}:{m}"] = _mean([s.get(m) for s in roles])
+            reported.add(row)
+    return reported.frame(), along.frame()
+
+
+def _t(t: float | None) -> float:
+    return float("nan") if t is None else t
+
+
+class _Columns:
+    """Rows gathered column by column: the DataFrame that ``pd.DataFrame(rows)`` builds
+    from a list of row dicts (columns in the order first seen, NaN where a row has no
+    value), without building a dict per point and having pandas convert them all."""
+
+    def __init__(self):
+        self.columns: dict[str, list] = {}
+        self.rows = 0
+
+    def _column(self, name: str) -> list:
+        column = self.columns.get(name)
+        if column is None:
+            column = self.columns[name] = [np.nan] * self.rows
+        elif len(column) < self.rows:
+            column.extend([np.nan] * (self.rows - len(column)))
+        return column
+
+    def add(self, row: dict) -> None:
+        for name, value in row.items():
+            self._column(name).append(value)
+        self.rows += 1
+
+    def add_points(self, key: dict, points: list[dict]) -> None:
+        """One row per point: KEY's columns, then each point's values (but its notes)."""
+        if not points:
+            return
+        for name, value in key.items():
+            self._column(name).extend([value] * len(points))
+        for name in dict.fromkeys(name for point in points for name in point):
+            if name == "t":
+                self._column(name).extend([_t(point["t"]) for point in points])
+            elif name != "notes":
+                self._column(name).extend([point.get(name, np.nan) for point in points])
+        self.rows += len(points)
+
+    def frame(self) -> pd.DataFrame:
+        if not self.rows:
+            return pd.DataFrame()
+        for column in self.columns.values():
+            column.extend([np.nan] * (self.rows - len(column)))
+        return pd.DataFrame(self.columns)
 
 
 def _mean(values):
@@ -65,7 +113,11 @@ def _mean(values):
 
 
 def summarize(df: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
-    """Mean and std over seeds of each metric, with the number of seeds."""
+    """Mean and std over seeds of each metric (those DF has), with the number of seeds;
+    empty for no rows."""
+    if df.empty:
+        return pd.DataFrame()
+    metrics = [m for m in metrics if m in df]
     grouped = df.groupby(by, dropna=False, sort=True)
     out = grouped.size().rename("seeds").to_frame()
     for m in metrics:
@@ -145,6 +197,8 @@ def barrier_table(records: list[Record], metrics: list[str], labels: Labels) -> 
     correlation along t of each pair of metrics that a metric's info asks for."""
     info = metric_info(records)
     pairs = correlated_pairs(metrics, info)
+    ranked = [(m, info.get(m, {}).get("higher_is_better")) for m in metrics]
+    ranked = [(m, better) for m, better in ranked if better is not None]
     rows = []
     for r in records:
         points = [p for p in r["path"] if p["t"] is not None]
@@ -152,22 +206,38 @@ def barrier_table(records: list[Record], metrics: list[str], labels: Labels) -> 
             continue
         t = [p["t"] for p in points]
         row = row_key(r, labels)
-        for m in metrics:
-            better = info.get(m, {}).get("higher_is_better")
+        for m, better in ranked:
+            if points[0].get(m) is None:  # a metric of another track, or not scored here
+                continue
             values = [p.get(m) for p in points]
-            if better is None or any(v is None for v in values):
+            if any(v is None for v in values):
                 continue
             row[f"barrier:{m}"] = barrier(t, values, better)
         for a, b in pairs:
-            series = pd.DataFrame([{a: p.get(a), b: p.get(b)} for p in points]).astype(float)
             name = "pearson" if len(pairs) == 1 else f"pearson:{a}~{b}"
-            row[name] = series[a].corr(series[b])
+            row[name] = _pearson([p.get(a) for p in points], [p.get(b) for p in points])
         rows.append(row)
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame(rows)
     columns = [c for c in df.columns if c.startswith(("barrier:", "pearson"))]
     return summarize(df, ROW_GROUP, columns)
+
+
+def _pearson(a: list, b: list) -> float:
+    """Pearson's r of A and B over the points where both have a value: what pandas'
+    ``Series.corr`` computes, without building two Series per record (thousands of paths)."""
+    x = np.array([np.nan if v is None else v for v in a], dtype=float)
+    y = np.array([np.nan if v is None else v for v in b], dtype=float)
+    both = ~(np.isnan(x) | np.isnan(y))
+    if both.sum() < 2:
+        return math.nan
+    x, y = x[both] - x[both].mean(), y[both] - y[both].mean()
+    x_max, y_max = np.abs(x).max(), np.abs(y).max()
+    if x_max == 0 or y_max == 0:  # a constant series
+        return math.nan
+    x, y = x / x_max, y / y_max  # so that tiny deviations do not underflow when squared
+    return float(np.clip(x @ y / math.sqrt(float(x @ x) * float(y @ y)), -1.0, 1.0))
 
 
 def tamper_table(records: list[Record], labels: Labels) -> pd.DataFrame:

@@ -14,7 +14,8 @@ from matplotlib.lines import Line2D
 from mcbench.results.format import scale
 from mcbench.results.labels import plugin_labels
 from mcbench.results.leaderboard import ATTACKED, frames, metric_keys, summarize
-from mcbench.results.records import default_plot_axis, load_records, metric_info
+from mcbench.results.record_reader import Invalid, load_records, settled
+from mcbench.results.records import default_plot_axis, metric_info
 
 CONNECTION_STYLES = [("-", "o"), ("-.", "s"), (":", "^"), ("-", "D"), ("-.", "v"), (":", "P")]
 BASELINE_DASHES = [(0, (6, 3)), (0, (2, 2)), (0, (8, 2, 2, 2)), (0, (4, 1, 1, 1, 1, 1))]
@@ -27,29 +28,41 @@ def is_path(record: dict) -> bool:
     return any(p["t"] is not None for p in record["path"])
 
 
-def path_figures(records: list[dict]) -> dict[str, Figure]:
-    """One figure per (track, dataset, architecture, attack, path repair, budget): the
-    metrics along t for each connection, the single-model repairs as reference lines."""
+def path_groups(
+    records: list[dict], context: PlotContext | None = None
+) -> list[tuple[dict, pd.DataFrame, pd.DataFrame, list[float]]]:
+    """What each path figure draws, per (track, dataset, architecture, attack, path
+    repair, budget): (the group, its rows along t, the single-model repairs' rows at the
+    same budget, the reported t's). CONTEXT: the labels and styles of RECORDS, when the
+    caller has them already."""
     records = _succeeded(records)
-    if not records:
-        return {}
-    context = _Context(records)
     paths = [r for r in records if is_path(r)]
-    singles = [r for r in records if not is_path(r)]
     if not paths:
-        return {}
+        return []
+    context = context or PlotContext(records)
+    singles = [r for r in records if not is_path(r)]
     _, along = frames(paths, context.labels)
     along = _numeric(along, context.metrics)
     baselines = frames(singles, context.labels)[0] if singles else pd.DataFrame()
     baselines = _numeric(baselines, context.metrics)
     reported_t = _reported_t(paths, context.labels)
-
-    figures: dict[str, Figure] = {}
     key = ATTACKED + ["repair", "budget"]
+    groups = []
     for group, rows in along.groupby(key, sort=True, dropna=False):
         where = dict(zip(key, group))
         references = _matching(baselines, {k: where[k] for k in ATTACKED + ["budget"]})
-        figure = _path_figure(context, where, rows, references, reported_t.get(group, []))
+        groups.append((where, rows, references, reported_t.get(group, [])))
+    return groups
+
+
+def path_figures(records: list[dict], context: PlotContext | None = None) -> dict[str, Figure]:
+    """One figure per (track, dataset, architecture, attack, path repair, budget): the
+    metrics along t for each connection, the single-model repairs as reference lines."""
+    records = _succeeded(records)
+    context = context or (PlotContext(records) if records else None)
+    figures: dict[str, Figure] = {}
+    for where, rows, references, reported_t in path_groups(records, context):
+        figure = _path_figure(context, where, rows, references, reported_t)
         name = _slug(
             "path",
             where["track"],
@@ -63,23 +76,36 @@ def path_figures(records: list[dict]) -> dict[str, Figure]:
     return figures
 
 
-def budget_figures(records: list[dict]) -> dict[str, Figure]:
-    """Per (track, dataset, architecture, attack) with at least two budgets: each metric
-    at the reported t against the bonafide budget, one line per repair (and connection)."""
+def budget_groups(
+    records: list[dict], context: PlotContext | None = None
+) -> list[tuple[dict, pd.DataFrame]]:
+    """What each budget figure draws, per (track, dataset, architecture, attack) with at
+    least two budgets: (the group, its rows at the reported t, with their series)."""
     records = _succeeded(records)
     if not records:
-        return {}
-    context = _Context(records)
+        return []
+    context = context or PlotContext(records)
     reported = _numeric(frames(records, context.labels)[0], context.metrics)
+    if reported.empty:  # no record has a point at its reported t
+        return []
     reported["series"] = [
         repair if connection == "-" else f"{repair}/{connection}"
         for repair, connection in zip(reported.repair, reported.connection)
     ]
+    return [
+        (dict(zip(ATTACKED, group)), rows)
+        for group, rows in reported.groupby(ATTACKED, sort=True, dropna=False)
+        if rows.budget.nunique() >= 2
+    ]
+
+
+def budget_figures(records: list[dict], context: PlotContext | None = None) -> dict[str, Figure]:
+    """Per (track, dataset, architecture, attack) with at least two budgets: each metric
+    at the reported t against the bonafide budget, one line per repair (and connection)."""
+    records = _succeeded(records)
+    context = context or (PlotContext(records) if records else None)
     figures: dict[str, Figure] = {}
-    for group, rows in reported.groupby(ATTACKED, sort=True, dropna=False):
-        if rows.budget.nunique() < 2:
-            continue
-        where = dict(zip(ATTACKED, group))
+    for where, rows in budget_groups(records, context):
         figure = _budget_figure(context, where, rows)
         if figure is None:
             continue
@@ -92,10 +118,13 @@ def write_plots(
     results_or_records: str | Path | list[dict],
     out_dir: str | Path,
     formats: tuple[str, ...] = ("png", "svg"),
+    *,
+    invalid: Invalid | None = None,
 ) -> list[Path]:
-    """Write every path and budget figure in each format; return the paths written."""
+    """Write every path and budget figure in each format; return the paths written.
+    INVALID: what to do with a record file that does not read (see ``load_records``)."""
     if isinstance(results_or_records, (str, Path)):
-        records, _ = load_records(results_or_records)
+        records, _ = load_records(results_or_records, invalid=invalid)
         if not records:
             raise ValueError(
                 f"{results_or_records}: no successful records under "
@@ -108,17 +137,21 @@ def write_plots(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for figures in (path_figures(records), budget_figures(records)):
-        for name, figure in figures.items():
-            for fmt in formats:
-                target = out / f"{name}.{fmt}"
-                figure.savefig(target, format=fmt, dpi=PNG_DPI if fmt == "png" else "figure")
-                written.append(target)
-            figure.clear()
+    with settled():
+        context = PlotContext(records)  # labels and styles: computed once for both kinds
+        for figures in (path_figures(records, context), budget_figures(records, context)):
+            for name, figure in figures.items():
+                for fmt in formats:
+                    target = out / f"{name}.{fmt}"
+                    if target.is_symlink():  # never write through a link left in the folder
+                        target.unlink()
+                    figure.savefig(target, format=fmt, dpi=PNG_DPI if fmt == "png" else "figure")
+                    written.append(target)
+                figure.clear()
     return sorted(written)
 
 
-class _Context:
+class PlotContext:
     """What every figure of a set of records shares: labels, metrics and their styles."""
 
     def __init__(self, records: list[dict]):
@@ -164,7 +197,7 @@ class _Context:
 
 
 def _path_figure(
-    context: _Context,
+    context: PlotContext,
     where: dict,
     rows: pd.DataFrame,
     references: pd.DataFrame,
@@ -224,7 +257,7 @@ def _path_figure(
     return figure
 
 
-def _draw_mean(axis, context: _Context, line: pd.DataFrame, metric: str, connection: str):
+def _draw_mean(axis, context: PlotContext, line: pd.DataFrame, metric: str, connection: str):
     points = line[line[f"{metric}_mean"].notna()]
     if points.empty:
         return
@@ -254,7 +287,7 @@ def _draw_mean(axis, context: _Context, line: pd.DataFrame, metric: str, connect
 
 
 def _draw_baselines(
-    axis, context: _Context, references: pd.DataFrame, metrics: list[str]
+    axis, context: PlotContext, references: pd.DataFrame, metrics: list[str]
 ) -> list[str]:
     """Each single-model repair's value at this budget, as a horizontal dashed line."""
     if references.empty:
@@ -281,7 +314,7 @@ def _draw_baselines(
 
 
 def _legend_handles(
-    context: _Context,
+    context: PlotContext,
     metrics: list[str],
     connections: list[str],
     baselines: list[str],
@@ -326,7 +359,7 @@ def _legend_handles(
     return handles
 
 
-def _budget_figure(context: _Context, where: dict, rows: pd.DataFrame) -> Figure | None:
+def _budget_figure(context: PlotContext, where: dict, rows: pd.DataFrame) -> Figure | None:
     metrics = [m for m in context.metrics if m in rows and rows[m].notna().any()]
     if not metrics:
         return None

@@ -1,18 +1,21 @@
-"""The result record of a cell: its fields, its schema version and its one reader.
+"""The result record of a cell: its fields, its schema version and what it may hold.
 
 A record is the JSON object that ``mcbench.run.record`` writes to RESULTS/records/<cell_id>.json.
 Everything the results layer knows about a plugin it reads from the record (``metric_info``,
 ``attack_info``), never from the plugin itself. Schema 2 added ``plot_axis`` and
 ``correlate_with`` to each metric's info and the ``attack_info`` field; a schema-1 record is
-read with the values that mcbench gave those built-in plugins when schema 1 was written."""
+read with the values that mcbench gave those built-in plugins when schema 1 was written.
+
+Records are read only through ``mcbench.results.record_reader``, which checks each against
+these fields (``mcbench.results.record_checks``); past it, the tables, figures, comparisons
+and pages trust the shape."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import re
 from typing import Literal, TypedDict
 
-from mcbench.errors import ConfigError
+from mcbench.vocabulary import PLUGIN_AXES
 
 SCHEMA = 2
 READABLE = (1, 2)
@@ -86,53 +89,34 @@ SCHEMA_1_REPORT_FIGURES = [
 ]
 
 
+PLOT_AXES: tuple[PlotAxis, ...] = ("top", "bottom", "right")
+
+Need = Literal["record", "tables", "rerun"]
+"""How much a reader needs of a record. "record": what every record has, and every field it
+has of its type (enough to count a folder's records by status). "tables": besides, of a cell
+that ran, what the tables, figures and comparisons read (track, budget, seed, metrics, path,
+reported t). "rerun": besides, what rebuilding the cell from its record needs (every
+plugin with its version; train, split and evaluate), with the cell id and stage keys in
+exactly the shape mcbench writes, since they name the files of the re-run."""
+
+NAME = re.compile(r"[0-9A-Za-z_-][0-9A-Za-z_.-]{0,63}")
+"""An identifier read from a record that may become part of a file name (a cell id, a stage
+key): one file-name component, neither a separator nor a leading dot (so never ``.``,
+``..`` or a hidden file), so that it cannot name a path out of the folder it is joined to.
+Hand-made records (tests, examples) use short names such as ``a0``."""
+WRITTEN_ID = re.compile(r"[0-9a-f]{16}")
+"""A cell id or stage key as mcbench writes it: ``mcbench.hashing.content_hash`` of the
+cell's or stage's identity, 16 lowercase hex digits."""
+
+RESERVED = frozenset(
+    {"track", *PLUGIN_AXES, "budget", "seed", "seeds", "t", "notes", "source", "series", "endpoint"}
+)
+"""The columns that name a table row (and ``t``, ``notes``, ``seeds``): a metric or a report
+figure of that name would overwrite them in the tables."""
+
+
 def default_plot_axis(percent: bool) -> PlotAxis:
     return "top" if percent else "bottom"
-
-
-def from_json(data: object, file: str | None = None) -> Record:
-    """A record as read from FILE, in the current shape whatever its schema (``schema``
-    still says which one it was written with). A ConfigError names the file when DATA is
-    not a record or has a schema this mcbench does not read."""
-    if not isinstance(data, dict) or not set(REQUIRED) <= set(data):
-        raise ConfigError(
-            "not a result record: expected an object with cell_id, status and config", file=file
-        )
-    schema = data.get("schema")
-    if schema not in READABLE:
-        found = "no schema field" if schema is None else f"record schema {schema!r}"
-        raise ConfigError(
-            f"{found}: this mcbench reads record schemas "
-            f"{', '.join(map(str, READABLE))} (a newer mcbench may have written it)",
-            file=file,
-        )
-    record: Record = dict(data)  # type: ignore[assignment]
-    if schema == 1:
-        record = _from_schema_1(record)
-    return record
-
-
-def _from_schema_1(record: Record) -> Record:
-    info = {}
-    for key, entry in (record.get("metric_info") or {}).items():
-        name = entry.get("name", key)
-        percent = bool(entry.get("percent", False))
-        info[key] = {
-            "name": name,
-            "percent": percent,
-            "higher_is_better": entry.get("higher_is_better"),
-            "plot_axis": SCHEMA_1_PLOT_AXIS.get(name, default_plot_axis(percent)),
-            "correlate_with": list(SCHEMA_1_CORRELATE_WITH.get(name, [])),
-        }
-    attack = record["config"].get("attack")
-    figures = SCHEMA_1_REPORT_FIGURES if record.get("tamper") else []
-    return {
-        **record,
-        "metric_info": info,
-        "attack_info": {"name": attack["name"], "report_figures": list(figures)}
-        if attack
-        else None,
-    }
 
 
 def to_json(record: Record) -> dict:
@@ -145,26 +129,6 @@ def to_json(record: Record) -> dict:
     if record["status"] not in ("ok", "failed"):
         raise ValueError(f"a record's status is ok or failed, not {record['status']!r}")
     return dict(record)
-
-
-def read_record(path: Path) -> Record:
-    try:
-        data = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"not a valid record (JSON): {e}", file=str(path)) from None
-    return from_json(data, str(path))
-
-
-def load_records(results: str | Path) -> tuple[list[Record], list[Record]]:
-    """(ok records, failed records) found under RESULTS/records, in file-name order."""
-    folder = Path(results) / "records"
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{results}: no records folder (expected {folder})")
-    ok, failed = [], []
-    for path in sorted(folder.glob("*.json")):
-        record = read_record(path)
-        (ok if record["status"] == "ok" else failed).append(record)
-    return ok, failed
 
 
 def metric_info(records: list[Record]) -> dict[str, MetricInfo]:

@@ -219,8 +219,8 @@ class Verdict:
         verdict = "reproduces" if self.reproduces else "DOES NOT reproduce"
         out = [
             head + f"{verdict}: {int(self.table.ok.sum())}/{len(self.table)} values within "
-            f"{self.tolerance} (published on {self.published['provenance']['device']}, "
-            f"re-run on {self.again['provenance']['device']})"
+            f"{self.tolerance} (published on {_device(self.published)}, "
+            f"re-run on {_device(self.again)})"
         ]
         if not self.reproduces:
             out.append(
@@ -236,6 +236,10 @@ class Verdict:
                 f"largest difference: {worst.difference:.4g} ({worst.metric} at {worst['where']})"
             )
         return out
+
+
+def _device(record: dict) -> str:
+    return (record.get("provenance") or {}).get("device") or "an unrecorded device"
 
 
 def verify_rows(

@@ -8,13 +8,7 @@ import traceback
 import torch
 
 from mcbench.bench.cells import Cell, PluginSpec
-from mcbench.results.records import (
-    SCHEMA,
-    AttackInfo,
-    MetricInfo,
-    default_plot_axis,
-    to_json,
-)
+from mcbench.results.records import SCHEMA, AttackInfo, MetricInfo, default_plot_axis, to_json
 from mcbench.run import plan
 from mcbench.run.provenance import environment
 
