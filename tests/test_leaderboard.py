@@ -261,3 +261,42 @@ def test_pearson_is_what_pandas_computes(pairs):
         assert math.isnan(got)
     else:
         assert got == pytest.approx(expected, abs=1e-6)
+
+
+def test_json_tables_hold_the_records_numbers():
+    import io
+
+    published = "leaderboards/backdoor-repair-quick"
+    result = CliRunner().invoke(cli, ["leaderboard", published, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["schema"] == 1 and document["failed"] == []
+    assert set(document["tables"]) == {"summary", "barriers", "path"}
+    summary = document["tables"]["summary"]
+    csv = CliRunner().invoke(cli, ["leaderboard", published, "--format", "csv"]).output
+    expected = pd.read_csv(io.StringIO(csv), keep_default_na=False, na_values=[""])
+    assert summary["columns"] == list(expected.columns)
+    assert len(summary["rows"]) == len(expected)
+    for row, (_, want) in zip(summary["rows"], expected.iterrows()):
+        for column in summary["columns"]:
+            value, other = row[column], want[column]
+            if isinstance(other, float) and math.isnan(other):
+                assert value is None, column
+            elif isinstance(value, float):
+                assert value == pytest.approx(other, rel=1e-12), column
+            else:
+                assert str(value) == str(other), column
+    # one number straight from a record: its clean accuracy at the reported t
+    records, _ = load_records(published)
+    record = next(r for r in records if r["config"]["repair"]["name"] == "path")
+    point = next(p for p in record["path"] if p["t"] == record["reported_t"])
+    rows = [
+        r
+        for r in summary["rows"]
+        if r["repair"] == "path"
+        and r["budget"] == record["config"]["budget"]
+        and r["connection"] == record["config"]["connection"]["name"]
+    ]
+    assert len(rows) == 1 and rows[0]["seeds"] == 1
+    assert rows[0]["clean_accuracy_mean"] == pytest.approx(point["clean_accuracy"], abs=1e-12)
+    assert document["metrics"]["clean_accuracy"]["percent"] is True

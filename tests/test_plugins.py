@@ -6,6 +6,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+import dataclasses
+import json
 import types
 from pathlib import Path
 
@@ -79,6 +81,34 @@ def test_plugins_command_lists_kind_provider_description_and_parameters(registry
     everything = CliRunner().invoke(cli, ["plugins"])
     for entry in registry.all():
         assert f"\n{entry.name}  [{entry.kind}]" in "\n" + everything.output
+
+
+def test_plugins_as_json_list_every_plugin_with_its_fields(registry):
+    out = CliRunner().invoke(cli, ["plugins", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    listed = json.loads(out.output)
+    assert listed["schema"] == 1
+    by_name = {(p["kind"], p["name"]): p for p in listed["plugins"]}
+    assert len(by_name) == len(listed["plugins"]) == len(registry.all())
+    for entry in registry.all():
+        shown = by_name[(entry.kind, entry.name)]
+        assert (shown["distribution"], shown["version"]) == (entry.distribution, entry.version)
+        fields = [f for f in dataclasses.fields(entry.cls) if f.init]
+        assert [p["name"] for p in shown["parameters"]] == [f.name for f in fields]
+        for f, p in zip(fields, shown["parameters"]):
+            assert ("default" in p) == (
+                f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+            )
+    badnets = {p["name"]: p for p in by_name[("attack", "badnets")]["parameters"]}
+    assert badnets["poison_rate"] == {
+        "name": "poison_rate",
+        "type": "float",
+        "default": 0.1,
+        "help": "fraction of the training images stamped and relabelled, in (0, 1)",
+    }
+    assert badnets["color"]["default"] == [255, 255, 255]
+    attack = {p["name"]: p for p in by_name[("metric", "robust_accuracy")]["parameters"]}["attack"]
+    assert attack["default"]["name"] == "pgd"
 
 
 def test_the_example_third_party_plugin_is_found_and_runs(registry, write_yaml, tmp_path):

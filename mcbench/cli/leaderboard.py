@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -57,6 +58,11 @@ def print_leaderboard(results, fmt, cell_ids=None, along_path=True, table=None, 
             names = tables_to_print(tables, fmt, table, along_path)
         except ConfigError as e:
             raise ConfigError(e.message, file=str(results)) from None
+        if fmt == "json":
+            from mcbench.results.tables_json import tables_document
+
+            click.echo(json.dumps(tables_document(tables, names, info, failed), indent=1))
+            return
         for name in names:
             if fmt == "md":
                 click.echo(f"\n## {TITLES[name]}\n")
@@ -89,7 +95,12 @@ def leaderboard():
 @leaderboard.command("show")
 @click.argument("results", type=Folder("a results folder"))
 @click.option(
-    "--format", "fmt", type=click.Choice(["md", "csv", "html"]), default="md", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "csv", "html", "json"]),
+    default="md",
+    show_default=True,
+    help="json: every table's rows, unformatted, with each metric's info and the failed cells",
 )
 @click.option(
     "--along-path/--no-along-path",
