@@ -77,7 +77,7 @@ def test_metrics_carry_their_attacks_and_are_labelled_apart(write_yaml, registry
             "{name: pgd, eps: 0.03, steps: 3}}",
             "{name: badnets}}",
             "metrics[1].attack.name",
-            "not a EvasionAttack; expected one of: cw, pgd",
+            "not a EvasionAttack; expected one of: autoattack, cw, pgd, torchattacks",
         ),
         ("steps: 1}}", "steps: 0}}", "adversarial.attack", "steps must be at least 1"),
         (
