@@ -5,6 +5,7 @@ import click
 
 from mcbench.cli.common import Group
 from mcbench.cli.leaderboard import leaderboard
+from mcbench.cli.new import new
 from mcbench.cli.plot import plot
 from mcbench.cli.plugins import plugins
 from mcbench.cli.run import run, validate
@@ -17,7 +18,7 @@ def cli():
     """mcbench: mode connectivity as a robustness benchmark."""
 
 
-for command in (validate, run, status, leaderboard, plot, plugins):
+for command in (validate, run, status, leaderboard, plot, plugins, new):
     cli.add_command(command)
 
 
