@@ -3,6 +3,7 @@ headless Chromium, which must show a number that matches the records."""
 
 import json
 import os
+import re
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -175,6 +176,45 @@ def test_page_from_records(boards, tmp_path):
     assert 'href="b-table/table.md"' in text
     assert (tmp_path / "site" / "b-table" / "table.md").is_file()
     assert 'href="https://example.org/x"' in text
+
+
+def test_rows_carry_what_the_script_sorts_by_and_link_their_files(boards, tmp_path):
+    """Numbers in data-sort (a mean ± std by its unscaled mean), data-empty on a cell
+    without a value, each row's budget, and links to the row's records copied beside."""
+    summary = b_summary(build_site(boards, tmp_path / "site"))
+    rows = re.findall(r"<tr data-budget=\"(\d+)\">(.*?)</tr>", summary)
+    assert [budget for budget, _ in rows] == ["500", "500"]
+    first = rows[0][1]
+    assert '<td data-sort="0.42">42.0</td>' in first and '<td data-sort="500">500</td>' in first
+    assert '<td data-sort="0.5">0.5</td>' in first  # t
+    assert '<td data-links><a href="b-table/records/x1.json">seed 0</a></td>' in first
+    assert (tmp_path / "site" / "b-table" / "records" / "x1.json").is_file()
+    assert '<th data-type="text"><button type="button">connection</button></th>' in summary
+    assert '<option value="500">500</option>' in summary
+    # a single-model repair has no connection and no t: empty cells, sorted last
+    single = record("z1", "linear", 0.3)
+    del single["config"]["connection"]
+    single["reported_t"] = None
+    single["path"] = [{"t": None, "clean_accuracy": 0.3}]
+    (boards / "b-table" / "records" / "z1.json").write_text(json.dumps(single))
+    # a second seed: the row's mean ± std sorts by its mean, and links both records
+    again = record("x3", "bezier", 0.44)
+    again["config"]["seed"] = 1
+    (boards / "b-table" / "records" / "x3.json").write_text(json.dumps(again))
+    summary = b_summary(build_site(boards, tmp_path / "site"))
+    assert summary.count("<td data-empty>-</td>") == 2
+    (mean,) = re.findall(r'<td data-sort="([^"]+)">43.0 ± 1.4</td>', summary)
+    assert float(mean) == pytest.approx(0.43)
+    assert (
+        '<a href="b-table/records/x1.json">seed 0</a> <a href="b-table/records/x3.json">seed 1</a>'
+        in summary
+    )
+
+
+def b_summary(index: Path) -> str:
+    text = index.read_text()
+    section = text[text.index('<section id="b-table">') :]
+    return section[section.index('data-table="summary"') : section.index("</table>")]
 
 
 def expected_clean_accuracy(folder: Path, repair: str, connection: str, budget: int) -> str:

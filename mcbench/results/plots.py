@@ -3,8 +3,6 @@ metric against the bonafide budget. Like the leaderboard, no torch is imported h
 
 from __future__ import annotations
 
-import hashlib
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +12,7 @@ from matplotlib.lines import Line2D
 from mcbench.results.format import scale
 from mcbench.results.labels import plugin_labels
 from mcbench.results.leaderboard import ATTACKED, frames, metric_keys, summarize
+from mcbench.results.plot_names import plot_name
 from mcbench.results.record_reader import Invalid, load_records, settled
 from mcbench.results.records import default_plot_axis, metric_info
 
@@ -63,7 +62,7 @@ def path_figures(records: list[dict], context: PlotContext | None = None) -> dic
     figures: dict[str, Figure] = {}
     for where, rows, references, reported_t in path_groups(records, context):
         figure = _path_figure(context, where, rows, references, reported_t)
-        name = _slug(
+        name = plot_name(
             "path",
             where["track"],
             where["dataset"],
@@ -109,7 +108,7 @@ def budget_figures(records: list[dict], context: PlotContext | None = None) -> d
         figure = _budget_figure(context, where, rows)
         if figure is None:
             continue
-        name = _slug("budget", *(where[k] for k in ATTACKED))
+        name = plot_name("budget", *(where[k] for k in ATTACKED))
         figures[_unique(name, figures)] = figure
     return figures
 
@@ -479,20 +478,6 @@ def _group_title(where: dict) -> str:
     if "repair" in where:
         parts.append(where["repair"])
     return " · ".join(parts)
-
-
-def _slug(*parts) -> str:
-    """A file name: the group's labels, lower case, [a-z0-9._-] only, joined by '--'."""
-    cleaned = []
-    for part in parts:
-        text = str(part)
-        if text == "-":
-            continue
-        safe = re.sub(r"[^a-z0-9._]+", "-", text.lower()).strip("-.")
-        if len(safe) > 40:
-            safe = f"{safe[:31]}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
-        cleaned.append(safe or hashlib.sha1(text.encode()).hexdigest()[:8])
-    return "--".join(cleaned)
 
 
 def _unique(name: str, taken: dict) -> str:

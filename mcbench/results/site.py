@@ -1,8 +1,8 @@
 """The published leaderboards as one static HTML page: no torch, no network, no external
-resources. Every text taken from a file is escaped, and only regular files inside a table's
-folder are read or copied beside the page: a symbolic link out of the folder (which would
-publish whatever it points to), a FIFO (which would block), a device or a socket is left
-out with a warning."""
+resources; its inline script sorts, filters and groups the tables by budget. Every text taken
+from a file is escaped, and only regular files inside a table's folder are read or copied
+beside the page: a symbolic link out of the folder (which would publish whatever it points
+to), a FIFO (which would block), a device or a socket is left out with a warning."""
 
 from __future__ import annotations
 
@@ -19,36 +19,15 @@ from markdown_it import MarkdownIt
 
 from mcbench.errors import ConfigError, printable
 from mcbench.files import regular_file_bytes
-from mcbench.results.format import render
 from mcbench.results.leaderboard import TITLES, build_tables
 from mcbench.results.record_reader import Invalid, read_records, record_files, settled
 from mcbench.results.records import metric_info
+from mcbench.results.site_links import row_links
+from mcbench.results.site_page import CSS, SCRIPT
+from mcbench.results.site_table import controls, html_table
 
 Warn = Callable[[str], None]
 COPY_LIMIT = 256 * 2**20  # a README, a figure or a record; anything larger is not one
-
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 80em; padding: 0 1em;
-       line-height: 1.45; color: #222; }
-section { border-top: 1px solid #ccc; margin-top: 2em; }
-.table { overflow-x: auto; margin: 0.5em 0 1.5em; }
-table { border-collapse: collapse; font-size: 0.9em; }
-th, td { padding: 0.25em 0.6em; border-bottom: 1px solid #e4e4e4; white-space: nowrap; }
-th { background: #f3f3f3; text-align: left; }
-tbody tr:nth-child(even) { background: #fafafa; }
-td { text-align: right; }
-pre { background: #f6f6f6; padding: 0.5em; overflow-x: auto; }
-.meta { color: #555; }
-img { max-width: 100%; }
-"""
-
-# Counts the summary rows once the page is loaded: present only where JavaScript ran
-# (the browser test checks it); the page reads the same without it.
-SCRIPT = """
-document.getElementById("generated-count").textContent =
-  document.querySelectorAll('[data-table="summary"] tbody tr').length;
-"""
-
 
 # commonmark with raw HTML off: any markup in a README is shown as text, never run
 MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
@@ -137,10 +116,13 @@ def _provenance(records: list[dict], failed: list[dict]) -> str:
     return f'<p class="meta">{html.escape(" · ".join(parts))}</p>'
 
 
-def _table(name: str, table, info) -> str:
+def _table(name: str, table, info, links: list[str] | None) -> str:
+    """A table with its filter and budget choice (the page's script sorts, filters and
+    groups its rows)."""
     return (
         f"<h3>{html.escape(TITLES[name])}</h3>\n"
-        f'<div class="table" data-table="{name}">\n{render(table, info, "html")}</div>'
+        f'<div class="board" data-table="{name}">\n{controls(table)}'
+        f'<div class="table">\n{html_table(table, info, links)}</div>\n</div>'
     )
 
 
@@ -240,13 +222,16 @@ def _section(folder: Path, out: Path, invalid: Invalid | None, warn: Warn) -> st
     if title:
         parts.append(f"<p><strong>{html.escape(title)}</strong></p>")
     parts += [_provenance(records, failed), readme]
-    parts += [_table(t, tables[t], info) for t in ("summary", "barriers", "tamper") if t in tables]
+    copied = _copy_files(folder, out, within, left_out)
+
+    def table(t: str) -> str:
+        return _table(t, tables[t], info, row_links(folder.name, t, tables[t], records, copied))
+
+    parts += [table(t) for t in ("summary", "barriers", "tamper") if t in tables]
     if "path" in tables:
         parts.append(
-            f"<details><summary>{html.escape(TITLES['path'])}</summary>\n"
-            f"{_table('path', tables['path'], info)}\n</details>"
+            f"<details><summary>{html.escape(TITLES['path'])}</summary>\n{table('path')}\n</details>"
         )
-    copied = _copy_files(folder, out, within, left_out)
     parts += [_plots(folder, copied), "</section>"]
     return "\n".join(p for p in parts if p)
 
