@@ -65,7 +65,7 @@ def _copy(template: str, out: Path, answers: dict) -> None:
         from copier.errors import CopierError
     except ModuleNotFoundError:
         raise ConfigError(
-            "`mcbench new` renders its template with copier: pip install copier"
+            '`mcbench new` renders its template with copier: pip install "mcbench[scaffold]"'
         ) from None
     try:
         copier.run_copy(template, out, data=answers, defaults=True, quiet=True)
