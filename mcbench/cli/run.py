@@ -19,6 +19,7 @@ from mcbench.cli.common import (
     track_option,
 )
 from mcbench.cli.leaderboard import print_leaderboard
+from mcbench.cli.run_tables import print_run_tables
 
 
 @click.command()
@@ -123,7 +124,8 @@ def executor_options(command):
     type=click.Choice(["md", "csv", "html"]),
     default="md",
     show_default=True,
-    help="format of the leaderboard printed at the end",
+    help="md: per track a compact table (every table in full under RESULTS/tables); "
+    "csv, html: the whole leaderboard in that format",
 )
 def run(file, profile, tracks, results, data_root, cache_dir, device, dry_run, fmt, **scale):
     """Run the benchmark matrix in FILE and print its leaderboard."""
@@ -178,7 +180,10 @@ def run(file, profile, tracks, results, data_root, cache_dir, device, dry_run, f
     log.info(
         "ran %d, reused %d, failed %d", len(summary.ran), len(summary.reused), len(summary.failed)
     )
-    print_leaderboard(results, fmt, cell_ids=[c.cell_id for c in bench.cells])
+    if fmt == "md":
+        print_run_tables(results, [c.cell_id for c in bench.cells])
+    else:
+        print_leaderboard(results, fmt, cell_ids=[c.cell_id for c in bench.cells])
     if summary.failed:
         click.echo(
             f"{len(summary.failed)} cell(s) failed; see their records and "
