@@ -67,6 +67,11 @@ def print_leaderboard(results, fmt, cell_ids=None, along_path=True, table=None, 
             if fmt == "md":
                 click.echo(f"\n## {TITLES[name]}\n")
             click.echo(render(tables[name], info, fmt))
+    echo_failed(failed)
+
+
+def echo_failed(failed: list) -> None:
+    """One line on stderr per failed record: its cell and its error."""
     for r in failed:
         error = r.get("error") or {}
         click.echo(

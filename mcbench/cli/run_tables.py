@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mcbench.cli.leaderboard import warn_skipped
+from mcbench.cli.leaderboard import echo_failed, warn_skipped
 
 TABLES_DIR = "tables"
 
@@ -53,13 +53,7 @@ def print_run_tables(results: str, cell_ids: list[str]) -> None:
             if summary.track in barriers:
                 click.echo("\nalong the path:\n")
                 click.echo(barriers[summary.track].table)
-    for r in failed:
-        error = r.get("error") or {}
-        click.echo(
-            f"failed: {r.get('label', r['cell_id'])} [{r['cell_id']}]: "
-            f"{error.get('type', '?')}: {error.get('message', '')}",
-            err=True,
-        )
+    echo_failed(failed)
     if written:
         click.echo(f"\nfull tables ({', '.join(written)}; Markdown and CSV):\n  {folder}")
         click.echo(f"plots: mcbench plot {results}\n  (written to {Path(results) / 'plots'})")
