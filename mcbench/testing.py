@@ -427,16 +427,38 @@ def _round_trip(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return load(save({k: v.detach().cpu().contiguous() for k, v in state.items()}))
 
 
+def _check_positions(points: tuple, corners: tuple, count: int) -> None:
+    """Positions on what a repair of ``count`` endpoints yields: equal-length tuples of
+    finite floats in [0, 1], no two alike, the corners among them."""
+    assert len(corners) == count, (
+        f"corner_positions() must name {count} positions, one per endpoint, got {corners}"
+    )
+    assert points and all(isinstance(p, tuple) and len(p) == len(points[0]) for p in points), (
+        f"path() points must be tuples of one length, got {points[:4]}"
+    )
+    for p in points:
+        assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in p), (
+            f"a position must hold floats in [0, 1], got {p}"
+        )
+    assert len(set(points)) == len(points), "path() lists a position twice"
+    missing = [c for c in corners if tuple(c) not in points]
+    assert not missing, f"path() points must include the corners, missing {missing}"
+
+
 @_own_rng
 def check_repair(repair: RepairPlugin) -> None:
     """A fit/path round trip on a small network and 32 bonafide images: ``fit`` returns a
-    dict of tensors and leaves the endpoints untouched; ``path`` rebuilt from those tensors
-    (after the store's safetensors round trip) has the points asked for (the grid, or
-    ``(None,)`` for a single-model repair) and gives models with finite logits of the right
-    shape; rebuilding twice from the same tensors gives the same outputs. Pass small
-    ``epochs`` (e.g. ``check_plugin(MyRepair, epochs=1)``) to keep it fast."""
+    dict of tensors and leaves the endpoints (``repair.endpoint_count`` of them) untouched;
+    ``path`` rebuilt from those tensors (after the store's safetensors round trip) has the
+    points asked for (the grid, ``(None,)`` for a single-model repair, or for a repair of
+    more than two endpoints its own positions, ``corner_positions()`` among them) and
+    gives models with finite logits of the right shape; rebuilding twice from the same
+    tensors gives the same outputs. Pass small ``epochs`` (e.g.
+    ``check_plugin(MyRepair, epochs=1)``) to keep it fast."""
+    count = repair.endpoint_count
+    assert isinstance(count, int) and count >= 2, f"endpoint_count must be >= 2, got {count}"
     endpoints = []
-    for seed in (1, 2):
+    for seed in range(1, count + 1):
         torch.manual_seed(seed)
         endpoints.append(_small_cnn().eval())
     endpoint_states = [_state(m) for m in endpoints]
@@ -464,10 +486,13 @@ def check_repair(repair: RepairPlugin) -> None:
     for _ in range(2):
         path = repair.path(ctx, {k: v.clone() for k, v in state.items()}, grid)
         points = tuple(path.points)
-        assert points in (grid, (None,)), (
-            f"path() must have the points asked for, {grid} (or (None,) for a single-model "
-            f"repair), got {points}"
-        )
+        if count == 2:
+            assert points in (grid, (None,)), (
+                f"path() must have the points asked for, {grid} (or (None,) for a "
+                f"single-model repair), got {points}"
+            )
+        else:
+            _check_positions(points, tuple(repair.corner_positions()), count)
         logits = []
         for point in points:
             model = path.model_at(point)
@@ -486,6 +511,13 @@ def check_repair(repair: RepairPlugin) -> None:
             f"two paths rebuilt from the same tensors differ at {point}: path() must "
             f"depend on fit()'s tensors only"
         )
+    if count > 2:
+        for corner, endpoint in zip(repair.corner_positions(), endpoints):
+            model = path.model_at(corner).eval()
+            with torch.no_grad():
+                assert torch.equal(model(x), endpoint(x)), (
+                    f"model_at({corner}) must be endpoint {endpoints.index(endpoint)}"
+                )
     for model, before in zip(endpoints, endpoint_states):
         assert _same_state(before, _state(model)), "path() must leave the endpoints untouched"
 

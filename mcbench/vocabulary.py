@@ -34,6 +34,8 @@ CELL_AXES: tuple[str, ...] = (*PLUGIN_AXES, "budget", "seed")
 
 # The two endpoints of every path.
 ROLES: tuple[str, ...] = ("A", "B")
+# The endpoints of a repair that joins more (a surface's corners), trained alike.
+CORNER_ROLES: tuple[str, ...] = ("A", "B", "C", "D")
 
 STAGES: tuple[str, ...] = ("endpoint", "tamper", "endpoint-eval", "repair", "evaluate")
 """The kinds of stage a cell is made of, in the order they run."""

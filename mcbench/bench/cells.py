@@ -6,7 +6,7 @@ endpoints (they differ only in repair, connection or budget) train them once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mcbench.bench.nested import Nested, nested_versions
@@ -14,7 +14,7 @@ from mcbench.bench.settings import AdversarialTraining, EvalSettings, SplitSetti
 from mcbench.hashing import content_hash
 from mcbench.registry.params import to_plain
 from mcbench.registry.registry import Entry
-from mcbench.vocabulary import PLUGIN_AXES, ROLES
+from mcbench.vocabulary import CORNER_ROLES, PLUGIN_AXES
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +74,14 @@ def _identity(spec: PluginSpec | None):
     return spec.identity() if spec else None
 
 
+def evaluate_settings(evaluate: EvalSettings) -> dict[str, Any]:
+    """The evaluate section as cells are keyed and recorded: only the settings its t rule
+    uses, so that a fixed-rule cell keys exactly as before the rule had settings (and the
+    published records keep their ids)."""
+    unused = EvalSettings.RULE_FIELDS if evaluate.t_rule == "fixed" else ("report_t",)
+    return {k: v for k, v in to_plain(evaluate).items() if k not in unused}
+
+
 @dataclass(frozen=True)
 class Cell:
     track: str
@@ -95,6 +103,25 @@ class Cell:
     @property
     def attack_stage(self) -> str | None:
         return self.attack.entry.cls.stage if self.attack else None
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The endpoints the cell's repair joins: A and B, or a surface's 3 or 4 corners."""
+        return CORNER_ROLES[: self.repair.instance.endpoint_count]
+
+    @property
+    def yields_points(self) -> bool:
+        """Whether the repair yields many models (a path, a surface) rather than one."""
+        return self.repair.entry.cls.uses_connection or len(self.roles) > 2
+
+    @property
+    def holdout(self) -> float | None:
+        """The fraction of the bonafide budget held out from the repair to choose t by;
+        None where the repair fits on the whole budget (the fixed rule, or a repair that
+        yields one model)."""
+        if self.evaluate.t_rule == "bonafide" and self.yields_points:
+            return self.evaluate.holdout
+        return None
 
     def endpoint_identity(self, role: str) -> dict[str, Any]:
         poison = self.attack if self.attack_stage == "poison" else None
@@ -142,28 +169,32 @@ class Cell:
                 "stage": "endpoint-eval",
                 "endpoint": key,
                 "split": to_plain(self.split),
-                "evaluate": self._eval_identity(),
+                # an endpoint's scores do not depend on how t is chosen
+                "evaluate": self._eval_identity(replace(self.evaluate, t_rule="fixed")),
                 **({"injection": _identity(self.attack)} if untampered else {}),
             }
         )
 
     def repair_identity(self) -> dict[str, Any]:
-        return {
+        identity = {
             "stage": "repair",
-            "endpoints": [self.attacked_key(r) for r in ROLES],
+            "endpoints": [self.attacked_key(r) for r in self.roles],
             "repair": _identity(self.repair),
             "connection": _identity(self.connection),
             "budget": self.budget,
             "split": to_plain(self.split),
             "seed": self.seed,
         }
+        if self.holdout is not None:
+            identity["holdout"] = self.holdout
+        return identity
 
     def repair_key(self) -> str:
         return content_hash(self.repair_identity())
 
-    def _eval_identity(self) -> dict[str, Any]:
+    def _eval_identity(self, evaluate: EvalSettings | None = None) -> dict[str, Any]:
         return {
-            "evaluate": to_plain(self.evaluate),
+            "evaluate": evaluate_settings(self.evaluate if evaluate is None else evaluate),
             "metrics": [m.identity() for m in self.metrics],
         }
 
@@ -192,7 +223,7 @@ class Cell:
             "metrics": [m.identity() for m in self.metrics],
             "train": to_plain(self.train),
             "split": to_plain(self.split),
-            "evaluate": to_plain(self.evaluate),
+            "evaluate": evaluate_settings(self.evaluate),
             "adversarial": to_plain(self.adversarial),
         }
 

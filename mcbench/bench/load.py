@@ -226,6 +226,8 @@ def _expand(track: str, s: dict, loc: _Located, registry: Registry) -> list[Cell
     needs_connection = any(r.entry.cls.uses_connection for r in axes["repairs"])
     if needs_connection and not axes["connections"]:
         raise loc.error("the path repair needs at least one entry in 'connections'", ("repairs",))
+    if needs_connection and sections["evaluate"].t_rule == "bonafide":
+        _check_holdout(sections["evaluate"], budgets, loc)
     cells = []
     for dataset, arch, attack, repair, budget, seed in itertools.product(
         axes["datasets"],
@@ -252,6 +254,15 @@ def _expand(track: str, s: dict, loc: _Located, registry: Registry) -> list[Cell
                 )
             )
     return cells
+
+
+def _check_holdout(evaluate: EvalSettings, budgets: list[int], loc: _Located) -> None:
+    """Every budget of a path repair splits into images to fit on and images held out."""
+    for i, budget in enumerate(budgets):
+        try:
+            evaluate.holdout_sizes(budget)
+        except ValueError as e:
+            raise loc.error(str(e), ("budgets", i)) from None
 
 
 def _check_attacks_fit(axes: dict, networks: dict, loc: _Located) -> None:

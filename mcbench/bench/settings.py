@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -59,6 +60,8 @@ class SplitSettings:
 class EvalSettings:
     """Where along the path models are scored, and which t the leaderboard reports."""
 
+    RULE_FIELDS: ClassVar[tuple[str, ...]] = ("t_rule", "holdout", "tolerance")
+
     name: ClassVar[str] = "evaluate"
     grid: int = field(default=11, metadata={"help": "evenly spaced points t in [0, 1]"})
     report_t: float = field(default=0.5, metadata={"help": "t reported in the leaderboard"})
@@ -69,6 +72,28 @@ class EvalSettings:
             "help": "recompute BatchNorm statistics on the bonafide data at every evaluated model"
         },
     )
+    t_rule: Literal["fixed", "bonafide"] = field(
+        default="fixed",
+        metadata={
+            "help": "how the reported t is chosen: fixed (report_t), or bonafide (from held-out "
+            "bonafide data alone: the point farthest from the endpoints whose held-out accuracy "
+            "is within tolerance of theirs)"
+        },
+    )
+    holdout: float = field(
+        default=0.2,
+        metadata={
+            "help": "bonafide rule: the fraction of the budget held out from the path repair's "
+            "fitting and BatchNorm recalibration, used only to score each evaluated t; in (0, 1)"
+        },
+    )
+    tolerance: float = field(
+        default=0.02,
+        metadata={
+            "help": "bonafide rule: a t qualifies when its held-out accuracy is at least the "
+            "endpoints' minus this (a fraction: 0.02 is 2 points)"
+        },
+    )
 
     def __post_init__(self):
         if self.grid < 2:
@@ -77,6 +102,12 @@ class EvalSettings:
             raise ValueError(f"report_t must be in [0, 1], got {self.report_t}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.t_rule not in ("fixed", "bonafide"):
+            raise ValueError(f"t_rule must be 'fixed' or 'bonafide', got {self.t_rule!r}")
+        if not 0.0 < self.holdout < 1.0:
+            raise ValueError(f"holdout must be in (0, 1), got {self.holdout}")
+        if not (math.isfinite(self.tolerance) and self.tolerance >= 0.0):
+            raise ValueError(f"tolerance must be a finite number >= 0, got {self.tolerance}")
 
     @property
     def points(self) -> tuple[float, ...]:
@@ -84,6 +115,18 @@ class EvalSettings:
 
     def reported_point(self) -> float:
         return min(self.points, key=lambda t: abs(t - self.report_t))
+
+    def holdout_sizes(self, budget: int) -> tuple[int, int]:
+        """How many of a budget's bonafide images the repair fits on, and how many are held
+        out to choose t by."""
+        held = round(self.holdout * budget)
+        if not 1 <= held <= budget - 1:
+            raise ValueError(
+                f"evaluate.holdout {self.holdout:g} of a budget of {budget} images holds out "
+                f"{held}: "
+                f"the bonafide t rule needs at least 1 image held out and 1 left to fit on"
+            )
+        return budget - held, held
 
 
 @dataclass(frozen=True)

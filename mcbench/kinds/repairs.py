@@ -22,7 +22,8 @@ class RepairContext:
     """Everything a repair may use. Only ``bonafide`` data: the evaluation set never
     reaches a repair."""
 
-    endpoints: tuple[nn.Module, nn.Module]
+    endpoints: tuple[nn.Module, ...]
+    """The attacked models the repair joins: two for a path, ``endpoint_count`` of them."""
     build: Callable[[], nn.Module]
     """Builds a fresh network of the endpoints' architecture (its input normalisation
     included), initialised from the global torch RNG: build it inside
@@ -40,19 +41,34 @@ class RepairContext:
     """Call after every epoch with (epoch, mean loss): drives progress bars and logs."""
 
 
+Point = float | tuple[float, ...] | None
+"""Where a model lies on what a repair yields: t on a path, (u, v) on a surface, None for
+a repair that yields a single model."""
+
+
 class ModelPath:
-    """What a repair produces: the models to evaluate, keyed by their position t on the
-    path (None for a repair that yields a single model)."""
+    """What a repair produces: the models to evaluate, keyed by their position (a float t
+    on a path, a tuple on a surface, None for a repair that yields a single model)."""
 
-    points: Sequence[float | None]
+    points: Sequence[Point]
 
-    def model_at(self, point: float | None) -> nn.Module:
+    def model_at(self, point: Point) -> nn.Module:
         raise NotImplementedError
 
 
 class RepairPlugin(Plugin):
     kind = "repair"
     uses_connection: ClassVar[bool] = False
+
+    @property
+    def endpoint_count(self) -> int:
+        """How many attacked models the repair joins: ``ctx.endpoints`` holds that many,
+        trained alike from seeds A, B, C, D."""
+        return 2
+
+    def corner_positions(self) -> tuple[Point, ...]:
+        """Where the endpoints lie among ``path``'s points, in ``ctx.endpoints`` order."""
+        return (0.0, 1.0)
 
     def fit(self, ctx: RepairContext) -> dict[str, torch.Tensor]:
         """Do the (expensive) repair; return the tensors that define its result."""

@@ -19,7 +19,11 @@ from mcbench.vocabulary import ENDPOINT_AXES
 # What a row's numbers depend on besides the repair being compared: the data, the attacked
 # endpoints (how they were trained and attacked), the budget and the evaluation's t rule.
 PROTOCOL = ("track", *ENDPOINT_AXES, "budget", "split", "train", "adversarial")
-T_RULE = ("report_t", "recalibrate_bn")
+T_RULE = ("report_t", "recalibrate_bn", "t_rule", "holdout", "tolerance")
+# What a record written before the t rule had settings followed (EvalSettings' defaults).
+T_RULE_DEFAULTS = {"t_rule": "fixed", "holdout": 0.2, "tolerance": 0.02}
+# The settings each rule leaves unused: they do not keep rows apart.
+T_RULE_UNUSED = {"fixed": ("holdout", "tolerance"), "bonafide": ("report_t",)}
 # A protocol group: rows in one group are ranked against each other.
 PROTOCOL_GROUP = ["track", *ENDPOINT_AXES, "budget"]
 
@@ -35,8 +39,9 @@ def protocol(record: dict) -> dict:
     """Everything in a record's configuration that a comparable row must share."""
     config = record["config"]
     out = {key: without_version(config.get(key)) for key in PROTOCOL}
-    evaluate = config.get("evaluate") or {}
-    out["evaluate"] = {key: evaluate.get(key) for key in T_RULE}
+    evaluate = {**T_RULE_DEFAULTS, **(config.get("evaluate") or {})}
+    unused = T_RULE_UNUSED.get(evaluate["t_rule"], ())
+    out["evaluate"] = {key: evaluate.get(key) for key in T_RULE if key not in unused}
     return out
 
 

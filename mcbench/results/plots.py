@@ -15,6 +15,7 @@ from mcbench.results.leaderboard import ATTACKED, frames, metric_keys, summarize
 from mcbench.results.plot_names import plot_name
 from mcbench.results.record_reader import Invalid, load_records, settled
 from mcbench.results.records import default_plot_axis, metric_info
+from mcbench.results.surface_plots import surface_figures
 
 CONNECTION_STYLES = [("-", "o"), ("-.", "s"), (":", "^"), ("-", "D"), ("-.", "v"), (":", "P")]
 BASELINE_DASHES = [(0, (6, 3)), (0, (2, 2)), (0, (8, 2, 2, 2)), (0, (4, 1, 1, 1, 1, 1))]
@@ -120,7 +121,7 @@ def write_plots(
     *,
     invalid: Invalid | None = None,
 ) -> list[Path]:
-    """Write every path and budget figure in each format; return the paths written.
+    """Write every path, budget and surface figure in each format; return the paths written.
     INVALID: what to do with a record file that does not read (see ``load_records``)."""
     if isinstance(results_or_records, (str, Path)):
         records, _ = load_records(results_or_records, invalid=invalid)
@@ -138,7 +139,11 @@ def write_plots(
     written = []
     with settled():
         context = PlotContext(records)  # labels and styles: computed once for both kinds
-        for figures in (path_figures(records, context), budget_figures(records, context)):
+        for figures in (
+            path_figures(records, context),
+            budget_figures(records, context),
+            surface_figures(records),
+        ):
             for name, figure in figures.items():
                 for fmt in formats:
                     target = out / f"{name}.{fmt}"

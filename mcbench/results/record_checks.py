@@ -235,6 +235,79 @@ def _path(path, where: str) -> None:
 _POINT_RESERVED = RESERVED - {"t", "notes"}
 
 
+def _finite(value, where: str, expected: str) -> None:
+    if not (_is_number(value) and math.isfinite(value)):
+        raise bad(where, value, expected)
+
+
+def _t_rule(value, where: str) -> None:
+    """How the reported t was chosen: the fixed rule's report_t, or the bonafide rule with
+    what it read (the held-out accuracy at every point of the path)."""
+    rule = object_at(value, where, "an object: the t rule and what it read")
+    name = rule.get("rule")
+    if name == "fixed":
+        _finite(rule.get("report_t"), _at(where, "report_t"), "the rule's t, a finite number")
+        return
+    if name != "bonafide":
+        raise bad(_at(where, "rule"), name, '"fixed" or "bonafide"')
+    for key in ("holdout", "tolerance", "endpoints_accuracy", "t"):
+        _finite(rule.get(key), _at(where, key), "a finite number")
+    for key in ("fit_size", "held_out_size"):
+        if not _is_int(rule.get(key), 1):
+            raise bad(_at(where, key), rule.get(key), "a number of images, at least 1")
+    accuracy = rule.get("held_out_accuracy")
+    if not isinstance(accuracy, list):
+        raise bad(_at(where, "held_out_accuracy"), accuracy, "a list: one accuracy per point")
+    for i, a in enumerate(accuracy):
+        _finite(a, f"{_at(where, 'held_out_accuracy')}[{i}]", "an accuracy, a finite number")
+
+
+def _t_rule_fits(data: dict) -> None:
+    """The bonafide rule read one accuracy per point of the path, and chose the reported t."""
+    rule = data.get("t_rule")
+    if not isinstance(rule, dict) or rule.get("rule") != "bonafide" or "path" not in data:
+        return
+    if len(rule["held_out_accuracy"]) != len(data["path"]):
+        raise bad(
+            "t_rule.held_out_accuracy",
+            rule["held_out_accuracy"],
+            f"one accuracy per point of the path, {len(data['path'])}",
+        )
+    if "reported_t" in data and rule["t"] != data["reported_t"]:
+        raise bad("t_rule.t", rule["t"], f"the reported t, {shown(data['reported_t'])}")
+
+
+def _position(value, where: str, expected: str) -> None:
+    if not (isinstance(value, list) and value and all(_is_number(c) for c in value)):
+        raise bad(where, value, expected)
+    for c in value:
+        _finite(c, where, expected)
+
+
+def _surface(value, where: str) -> None:
+    """A surface repair's grid: every evaluated (u, v) with its scores, the corners, and
+    the point the record reports (its one model)."""
+    surface = object_at(value, where, "an object: corners, points and the chosen point")
+    corners = surface.get("corners")
+    if not isinstance(corners, list) or len(corners) < 3:
+        raise bad(_at(where, "corners"), corners, "a list of at least 3 corner positions")
+    for i, corner in enumerate(corners):
+        _position(corner, f"{_at(where, 'corners')}[{i}]", "a position, a list of numbers")
+    points = surface.get("points")
+    if not isinstance(points, list) or not points:
+        raise bad(_at(where, "points"), points, "a non-empty list of evaluated points")
+    for i, point in enumerate(points):
+        at = f"{_at(where, 'points')}[{i}]"
+        point = object_at(point, at, "an object: uv and the metrics' scores")
+        _position(point.get("uv"), _at(at, "uv"), "a position, a list of numbers")
+        for metric, score in point.items():
+            if metric not in ("uv", "notes") and score is not None and not _is_number(score):
+                raise bad(_at(at, metric), score, "a number or null")
+    _position(surface.get("chosen"), _at(where, "chosen"), "a position, a list of numbers")
+    if surface["chosen"] not in [p["uv"] for p in points]:
+        raise bad(_at(where, "chosen"), surface["chosen"], "one of the points' uv")
+
+
 def _reports(value, where: str) -> None:
     for role, report in object_at(value, where, "an object keyed by endpoint role").items():
         _report(report, _at(where, role))
@@ -336,6 +409,8 @@ FIELDS: dict[str, Callable[[object, str], None]] = {
     "seconds": _typed("a number of seconds", lambda v: v is None or _is_number(v)),
     "path": _path,
     "reported_t": _t,
+    "t_rule": _t_rule,
+    "surface": _surface,
     "endpoints": _scores,
     "untampered": _scores,
     "tamper": _reports,
@@ -359,6 +434,7 @@ def check_fields(data: dict, need: Need) -> None:
             check(data[key], key)
         elif ran and key in RAN:
             raise Bad(key, "missing (expected it in the record of a cell that ran)")
+    _t_rule_fits(data)
     keys = object_at(data.get("keys", {}), "keys", "an object: stage -> artifact key")
     pattern = WRITTEN_ID if rerun else NAME
     for stage, key in keys.items():

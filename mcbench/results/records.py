@@ -62,6 +62,7 @@ class Record(_Identity, total=False):
     # a cell that ran
     path: list[dict]  # one point per t (None for a single model): metric -> value, notes
     reported_t: float | None
+    t_rule: dict  # how reported_t was chosen and what the choice read; absent: the fixed rule
     endpoints: dict[str, dict]  # role -> scores of the models the repair starts from
     untampered: dict[str, dict]  # role -> scores before a weight attack
     tamper: dict[str, dict]  # role -> the weight attack's report

@@ -14,9 +14,16 @@ from mcbench.kinds.data import Dataset, ImageSet
 from mcbench.run import stages
 from mcbench.run.cache import StageCache
 from mcbench.run.seeds import derived_seed
-from mcbench.run.split import Scoring, TestSplit, bonafide_subset, remove_targets, split_test_set
+from mcbench.run.split import (
+    Scoring,
+    TestSplit,
+    bonafide_subset,
+    holdout_split,
+    remove_targets,
+    split_test_set,
+)
 from mcbench.run.stages import ProgressFactory
-from mcbench.vocabulary import ROLES
+from mcbench.run.t_rule import CURVE_ENDS, choose_point, nearest_to_centre
 
 
 def split_for(cell: Cell, data: Dataset) -> TestSplit:
@@ -52,9 +59,27 @@ def scoring_for(cell: Cell, data: Dataset, split: TestSplit) -> Scoring:
     )
 
 
-def bonafide_for(cell: Cell, split: TestSplit) -> ImageSet:
-    """The defender's bonafide images: the cell's budget, drawn from its pool."""
-    return bonafide_subset(split.defender_pool, cell.budget, derived_seed("bonafide", cell.seed))
+@dataclass(frozen=True)
+class Bonafide:
+    """The defender's bonafide images: those the repair fits on (and BatchNorm statistics
+    are recomputed on), and those held out to choose t by (None where the t rule holds out
+    none)."""
+
+    fit: ImageSet
+    held_out: ImageSet | None
+
+    def __len__(self) -> int:
+        return len(self.fit) + (len(self.held_out) if self.held_out is not None else 0)
+
+
+def bonafide_for(cell: Cell, split: TestSplit) -> Bonafide:
+    """The cell's budget, drawn from the defender's pool, and the part of it held out."""
+    budget = bonafide_subset(split.defender_pool, cell.budget, derived_seed("bonafide", cell.seed))
+    if cell.holdout is None:
+        return Bonafide(budget, None)
+    _, held = cell.evaluate.holdout_sizes(len(budget))
+    fit, held_out = holdout_split(budget, held, derived_seed("holdout", cell.seed))
+    return Bonafide(fit, held_out)
 
 
 @dataclass(frozen=True)
@@ -62,7 +87,7 @@ class CellData:
     """The parts of the data a cell's stages read."""
 
     split: TestSplit
-    bonafide: ImageSet
+    bonafide: Bonafide
     injection: Injection | None
     scoring: Scoring
 
@@ -85,10 +110,11 @@ def evaluate_cell(
     in ``stored``. ``reused`` names the cell's stages that it did not compute itself."""
     parts = cell_data(cell, data)
     progress: ProgressFactory = lambda label, total: lambda epoch, loss: None  # noqa: E731
-    trained = {r: stages.train_endpoint(cell, r, data, device, stored, progress) for r in ROLES}
-    timings = {f"endpoint_{r}_s": trained[r].meta.get("seconds", 0.0) for r in ROLES}
+    roles = cell.roles
+    trained = {r: stages.train_endpoint(cell, r, data, device, stored, progress) for r in roles}
+    timings = {f"endpoint_{r}_s": trained[r].meta.get("seconds", 0.0) for r in roles}
     timings["endpoints_s"] = sum(timings.values())
-    endpoints = {r: trained[r].tensors for r in ROLES}
+    endpoints = {r: trained[r].tensors for r in roles}
 
     extra: dict = {}
     if parts.injection is not None:
@@ -102,33 +128,43 @@ def evaluate_cell(
             r: stages.score_endpoint(
                 cell, r, endpoints[r], data, parts.scoring, device, stored, untampered=True
             )
-            for r in ROLES
+            for r in roles
         }
         tampered = {
             r: stages.tamper_endpoint(cell, r, endpoints[r], data, parts.injection, device, stored)
-            for r in ROLES
+            for r in roles
         }
-        extra["tamper"] = {r: tampered[r].meta["report"] for r in ROLES}
-        tamper_s = {f"tamper_{r}_s": tampered[r].meta["report"].get("seconds", 0.0) for r in ROLES}
+        extra["tamper"] = {r: tampered[r].meta["report"] for r in roles}
+        tamper_s = {f"tamper_{r}_s": tampered[r].meta["report"].get("seconds", 0.0) for r in roles}
         timings.update(tamper_s, tamper_s=sum(tamper_s.values()))
-        endpoints = {r: tampered[r].tensors for r in ROLES}
+        endpoints = {r: tampered[r].tensors for r in roles}
     endpoint_scores = {
         r: stages.score_endpoint(cell, r, endpoints[r], data, parts.scoring, device, stored)
-        for r in ROLES
+        for r in roles
     }
-    pair = (endpoints[ROLES[0]], endpoints[ROLES[1]])
-    repaired = stages.repair(cell, pair, data, parts.bonafide, device, stored, progress)
+    attacked = tuple(endpoints[r] for r in roles)
+    bonafide = parts.bonafide
+    repaired = stages.repair(cell, attacked, data, bonafide.fit, device, stored, progress)
     timings["repair_s"] = repaired.meta.get("seconds", 0.0)
 
     started = time.perf_counter()
-    along = stages.evaluate_points(
-        cell, pair, repaired.tensors, data, parts.bonafide, parts.scoring, device
-    )
+    along, held_out_accuracy = stages.evaluate_points(
+        cell, attacked, repaired.tensors, data, bonafide.fit, parts.scoring, device,
+        bonafide.held_out,
+    )  # fmt: skip
     timings["evaluate_s"] = time.perf_counter() - started
-    reported = cell.evaluate.reported_point() if len(along) > 1 else along[0]["t"]
+    if len(roles) > 2:
+        extra["surface"] = surface_result(cell, along, held_out_accuracy, bonafide)
+        chosen = along[extra["surface"]["index"]]
+        along, reported, rule = [{**chosen, "t": None}], None, None
+    elif len(along) == 1:
+        reported, rule = along[0]["t"], None
+    else:
+        reported, rule = choose_reported_t(cell, along, held_out_accuracy, bonafide)
     return {
         "path": along,
         "reported_t": reported,
+        **({"t_rule": rule} if rule else {}),
         "endpoints": endpoint_scores,
         **extra,
         "timings": timings,
@@ -137,9 +173,68 @@ def evaluate_cell(
         "sizes": {
             "train": len(data.train),
             "defender_pool": len(parts.split.defender_pool),
-            "bonafide": len(parts.bonafide),
+            "bonafide": len(bonafide),
             "evaluation": len(parts.scoring.clean),
             "triggered": 0 if parts.scoring.triggered is None else len(parts.scoring.triggered),
             "targets": 0 if parts.injection is None else len(parts.injection),
         },
+    }
+
+
+def surface_result(
+    cell: Cell, along: list[dict], held_out_accuracy: list[float] | None, bonafide: Bonafide
+) -> dict:
+    """The record's ``surface`` field: every evaluated (u, v) with its scores, the corners,
+    and the point reported (the cell's one model), chosen by the t rule's two-dimensional
+    form: the grid point nearest the corners' centroid under the fixed rule."""
+    corners = [tuple(c) for c in cell.repair.instance.corner_positions()]
+    positions = [tuple(point["t"]) for point in along]
+    evaluate = cell.evaluate
+    if evaluate.t_rule == "fixed":
+        index = nearest_to_centre(positions, corners)
+        rule = {"rule": "fixed"}
+    else:
+        choice = choose_point(positions, held_out_accuracy, corners, evaluate.tolerance)
+        index = choice.index
+        rule = {
+            "rule": "bonafide",
+            "holdout": evaluate.holdout,
+            "tolerance": evaluate.tolerance,
+            "fit_size": len(bonafide.fit),
+            "held_out_size": len(bonafide.held_out),
+            "held_out_accuracy": held_out_accuracy,
+            "corners_accuracy": choice.reference,
+        }
+    return {
+        "corners": [list(c) for c in corners],
+        "points": [
+            {"uv": list(p), **{k: v for k, v in point.items() if k != "t"}}
+            for p, point in zip(positions, along)
+        ],
+        "chosen": list(positions[index]),
+        "index": index,
+        "rule": rule,
+    }
+
+
+def choose_reported_t(
+    cell: Cell, along: list[dict], held_out_accuracy: list[float] | None, bonafide: Bonafide
+) -> tuple[float, dict]:
+    """The t the cell reports on its path, and the record's ``t_rule`` field: how it was
+    chosen, with everything the choice read."""
+    evaluate = cell.evaluate
+    if evaluate.t_rule == "fixed":
+        return evaluate.reported_point(), {"rule": "fixed", "report_t": evaluate.report_t}
+    positions = [(point["t"],) for point in along]
+    choice = choose_point(positions, held_out_accuracy, CURVE_ENDS, evaluate.tolerance)
+    (t,) = choice.position
+    return t, {
+        "rule": "bonafide",
+        "holdout": evaluate.holdout,
+        "tolerance": evaluate.tolerance,
+        "fit_size": len(bonafide.fit),
+        "held_out_size": len(bonafide.held_out),
+        "held_out_accuracy": held_out_accuracy,
+        "endpoints_accuracy": choice.reference,
+        "t": t,
     }

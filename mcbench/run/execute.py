@@ -31,7 +31,7 @@ from mcbench.run.plan import StageRef
 from mcbench.run.record import base_record, finished_record
 from mcbench.run.stages import ProgressFactory, State
 from mcbench.run.store import Store
-from mcbench.vocabulary import ROLES
+from mcbench.vocabulary import CORNER_ROLES
 
 log = logging.getLogger("mcbench")
 
@@ -196,9 +196,9 @@ def compute(
             cell, ref.role, state, data, scoring, device, cache, untampered=ref.untampered
         )
     elif ref.stage == plan.REPAIR:
-        pair = tuple(attacked_state(cell, r, stored) for r in ROLES)
+        attacked = tuple(attacked_state(cell, r, stored) for r in cell.roles)
         bonafide = bonafide_for(cell, split_for(cell, data))
-        stages.repair(cell, pair, data, bonafide, device, cache, progress)
+        stages.repair(cell, attacked, data, bonafide.fit, device, cache, progress)
     elif ref.stage == plan.EVALUATE:
         base = base_record(cell, device)
         results = evaluate_cell(cell, data, stored, device, list(job.reused))
@@ -213,8 +213,8 @@ def compute(
 
 def _stage_seconds(timings: dict[str, float]) -> dict[str, float]:
     """The compute seconds of a cell's endpoint, tamper and repair stages, by label."""
-    seconds = {f"endpoint {r}": timings.get(f"endpoint_{r}_s", 0.0) for r in ROLES}
-    for r in ROLES:
+    seconds = {f"endpoint {r}": timings.get(f"endpoint_{r}_s", 0.0) for r in CORNER_ROLES}
+    for r in CORNER_ROLES:
         if f"tamper_{r}_s" in timings:
             seconds[f"tamper {r}"] = timings[f"tamper_{r}_s"]
     seconds["repair"] = timings.get("repair_s", 0.0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mcbench.bench.cells import Cell
-from mcbench.vocabulary import ROLES, STAGES
+from mcbench.vocabulary import STAGES
 
 ENDPOINT, TAMPER, ENDPOINT_EVAL, REPAIR, EVALUATE = STAGES
 
@@ -60,7 +60,7 @@ def endpoint_eval(cell: Cell, role: str, untampered: bool = False) -> StageRef:
 
 def repair(cell: Cell) -> StageRef:
     return StageRef(
-        REPAIR, cell.repair_key(), tuple(attacked(cell, r).node for r in ROLES), "repair"
+        REPAIR, cell.repair_key(), tuple(attacked(cell, r).node for r in cell.roles), "repair"
     )
 
 
@@ -68,22 +68,22 @@ def evaluate(cell: Cell) -> StageRef:
     """Scoring along the repair's path; its result is the cell's record, which also holds
     the endpoints' scores."""
     scores = [s.node for s in _endpoint_evals(cell)]
-    inputs = (repair(cell).node, *(attacked(cell, r).node for r in ROLES), *scores)
+    inputs = (repair(cell).node, *(attacked(cell, r).node for r in cell.roles), *scores)
     return StageRef(EVALUATE, cell.cell_id, inputs, "evaluate")
 
 
 def _endpoint_evals(cell: Cell) -> list[StageRef]:
     untampered = (
-        [endpoint_eval(cell, r, untampered=True) for r in ROLES]
+        [endpoint_eval(cell, r, untampered=True) for r in cell.roles]
         if cell.attack_stage == "tamper"
         else []
     )
-    return [*untampered, *(endpoint_eval(cell, r) for r in ROLES)]
+    return [*untampered, *(endpoint_eval(cell, r) for r in cell.roles)]
 
 
 def cell_stages(cell: Cell) -> list[StageRef]:
     """Every stage of a cell, each after the stages it reads, ending with the evaluation."""
-    stages = [endpoint(cell, r) for r in ROLES]
+    stages = [endpoint(cell, r) for r in cell.roles]
     if cell.attack_stage == "tamper":
-        stages += [tamper(cell, r) for r in ROLES]
+        stages += [tamper(cell, r) for r in cell.roles]
     return [*stages, *_endpoint_evals(cell), repair(cell), evaluate(cell)]

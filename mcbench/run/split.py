@@ -59,6 +59,14 @@ def bonafide_subset(pool: ImageSet, budget: int, seed: int) -> ImageSet:
     return pool.subset(order[:budget])
 
 
+def holdout_split(bonafide: ImageSet, held_out: int, seed: int) -> tuple[ImageSet, ImageSet]:
+    """The bonafide images in a seeded order, split into those the repair fits on (and
+    BatchNorm statistics are recomputed on) and the first HELD_OUT, which only score the
+    evaluated points to choose t by."""
+    order = torch.randperm(len(bonafide), generator=torch.Generator().manual_seed(seed))
+    return bonafide.subset(order[held_out:]), bonafide.subset(order[:held_out])
+
+
 def remove_targets(evaluation: ImageSet, injection: Injection | None) -> ImageSet:
     """The evaluation images other than an injection's targets: clean accuracy of a
     tampered model is its collateral accuracy."""

@@ -19,7 +19,7 @@ from mcbench.run.seeds import derived_seed
 from mcbench.run.split import Scoring
 from mcbench.toolkit.adversarial import adversarial_training_loss
 from mcbench.toolkit.checkpoint import Checkpoint
-from mcbench.toolkit.evaluation import has_batchnorm, recalibrate_batchnorm
+from mcbench.toolkit.evaluation import accuracy, has_batchnorm, recalibrate_batchnorm
 from mcbench.toolkit.nets import Normalize, NormalizedNetwork
 from mcbench.toolkit.training import cross_entropy, fit, seeded
 
@@ -169,16 +169,15 @@ def tamper_endpoint(
 # -- repair ------------------------------------------------------------------------------
 def repair_context(
     cell: Cell,
-    endpoints: tuple[State, State],
+    endpoints: tuple[State, ...],
     data: Dataset,
     bonafide: ImageSet,
     device: torch.device,
     checkpoint: Checkpoint | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> RepairContext:
-    a, b = (model_from(cell, data, device, state) for state in endpoints)
     return RepairContext(
-        endpoints=(a, b),
+        endpoints=tuple(model_from(cell, data, device, state) for state in endpoints),
         build=lambda: build_model(cell, data, device),
         bonafide=bonafide,
         connection=cell.connection.instance if cell.connection else None,
@@ -193,7 +192,7 @@ def repair_context(
 
 def repair(
     cell: Cell,
-    endpoints: tuple[State, State],
+    endpoints: tuple[State, ...],
     data: Dataset,
     bonafide: ImageSet,
     device: torch.device,
@@ -275,21 +274,25 @@ def score_endpoint(
 
 def evaluate_points(
     cell: Cell,
-    endpoints: tuple[State, State],
+    endpoints: tuple[State, ...],
     repaired: State,
     data: Dataset,
     bonafide: ImageSet,
     scoring: Scoring,
     device: torch.device,
-) -> list[dict]:
+    held_out: ImageSet | None = None,
+) -> tuple[list[dict], list[float] | None]:
     """The scores of every model on the repair's path, each as ``{"t": t, **scores}``;
-    BatchNorm statistics are recomputed on the bonafide data first when the cell asks."""
+    BatchNorm statistics are recomputed on the bonafide data first when the cell asks.
+    With HELD_OUT bonafide images, also each model's accuracy on them (None without)."""
     ctx = repair_context(cell, endpoints, data, bonafide, device)
     path = cell.repair.instance.path(ctx, repaired, cell.evaluate.points)
-    along = []
+    along, held_out_accuracy = [], []
     for point in path.points:
         model = path.model_at(point).to(device)
         if cell.evaluate.recalibrate_bn and has_batchnorm(model):
             recalibrate_batchnorm(model, bonafide, device, cell.evaluate.batch_size)
         along.append({"t": point, **score(cell, model, scoring, device)})
-    return along
+        if held_out is not None:
+            held_out_accuracy.append(accuracy(model, held_out, device, cell.evaluate.batch_size))
+    return along, held_out_accuracy if held_out is not None else None
