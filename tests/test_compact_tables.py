@@ -93,3 +93,8 @@ def test_a_run_writes_every_table_and_prints_where(published):
     assert f"Markdown and CSV):\n  {published / 'tables'}\n" in result.output
     summary_csv = (published / "tables" / "summary.csv").read_text().splitlines()
     assert len(summary_csv) == 1 + len(build_tables(load_records(published)[0])["summary"])
+    # the plots, drawn from the same records: one path figure per path group at least
+    plots = sorted(p.name for p in (published / "plots").iterdir())
+    assert plots and all(name.endswith(".png") for name in plots)
+    assert any(name.startswith("path--evasion-path") for name in plots)
+    assert f"SVG too):\n  {published / 'plots'}\n" in result.output

@@ -38,23 +38,40 @@ def test_the_shipped_benchmarks_file_is_valid(registry):
 
     root = Path(__file__).resolve().parents[1]
     paper = load_benchmark(root / "benchmarks.yaml", registry)
+    cpu = load_benchmark(root / "benchmarks.yaml", registry, profile="cpu")
     quick = load_benchmark(root / "benchmarks.yaml", registry, profile="quick")
     # per budget: the path with 3 connections plus 4 single-model baselines, 7 repairs;
-    # paper: 2 architectures x attacks x 7 x 6 budgets x 3 seeds; quick: 2 budgets, 1 seed
-    for track, attacks in {"backdoor-repair": 1, "injection-repair": 3}.items():
+    # paper: 2 architectures x attacks x 7 x 6 budgets x 3 seeds; cpu: 2 budgets, 1 seed
+    # (cpu's backdoor-repair adds the surface through three endpoints: 8 repairs)
+    for track, attacks, surface in [("backdoor-repair", 1, 1), ("injection-repair", 3, 0)]:
         assert sum(c.track == track for c in paper.cells) == 2 * attacks * 7 * 6 * 3
-        assert sum(c.track == track for c in quick.cells) == attacks * 7 * 2
+        assert sum(c.track == track for c in cpu.cells) == attacks * (7 + surface) * 2
         baselines = {
-            c.repair.name for c in quick.cells if c.track == track and c.connection is None
+            c.repair.name
+            for c in cpu.cells
+            if c.track == track and c.connection is None and len(c.roles) == 2
         }
         assert baselines == {"finetune", "scratch", "noisy", "fineprune"}
-    # 2 architectures x 3 connections x 1 budget x 3 seeds; quick: 3 connections
+    surfaces = [c for c in cpu.cells if c.repair.name == "surface"]
+    assert {c.roles for c in surfaces} == {("A", "B", "C")}
+    paths = [c for c in cpu.cells if c.track == "backdoor-repair" and c.connection]
+    assert {c.endpoint_key("A") for c in surfaces} == {c.endpoint_key("A") for c in paths}
+    # 2 architectures x 3 connections x 1 budget x 3 seeds; cpu: 3 connections
     assert sum(c.track == "evasion-path" for c in paper.cells) == 18
-    assert sum(c.track == "evasion-path" for c in quick.cells) == 3
-    assert {c.architecture.name for c in quick.cells} == {"convnet"}
+    assert sum(c.track == "evasion-path" for c in cpu.cells) == 3
+    assert {c.architecture.name for c in cpu.cells} == {"convnet"}
     assert {c.budget for c in paper.cells} >= {2500}
-    assert {c.split.eval_size for c in quick.cells} == {2500}
-    assert {c.split.defender_pool for c in quick.cells} == {5000}
+    assert {c.split.eval_size for c in cpu.cells} == {2500}
+    assert {c.split.defender_pool for c in cpu.cells} == {5000}
+    # quick: every track once, path (linear, bezier) and fine-tuning at one budget
+    assert {c.track for c in quick.cells} == {c.track for c in paper.cells}
+    assert {c.budget for c in quick.cells if c.track != "evasion-path"} == {500}
+    assert {c.connection.name for c in quick.cells if c.connection} == {"linear", "bezier"}
+    assert {c.repair.name for c in quick.cells} == {"path", "finetune"}
+    assert len(quick.cells) == 8
+    # the tracks share the endpoints they train alike: 2 poisoned, 2 clean, 1 adversarial
+    endpoints = {c.endpoint_key(r) for c in quick.cells for r in ("A", "B")}
+    assert len(endpoints) == 5
 
 
 def test_unknown_plugin_suggests_and_lists(write_yaml, registry):

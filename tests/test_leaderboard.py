@@ -266,7 +266,7 @@ def test_pearson_is_what_pandas_computes(pairs):
 def test_json_tables_hold_the_records_numbers():
     import io
 
-    published = "leaderboards/backdoor-repair-quick"
+    published = "leaderboards/backdoor-repair-cpu"
     result = CliRunner().invoke(cli, ["leaderboard", published, "--format", "json"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)

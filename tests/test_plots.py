@@ -13,7 +13,7 @@ import pytest
 from mcbench.results.plots import budget_figures, path_figures, write_plots
 from mcbench.results.record_reader import from_json
 
-EVASION_RESULTS = Path(__file__).resolve().parents[1] / "leaderboards" / "evasion-path-quick"
+EVASION_RESULTS = Path(__file__).resolve().parents[1] / "leaderboards" / "evasion-path-cpu"
 GRID = [0.0, 0.5, 1.0]
 PERCENT = {"percent": True, "higher_is_better": True}
 

@@ -294,7 +294,7 @@ def test_page_in_chromium(tmp_path):
         if os.environ.get("MCBENCH_REQUIRE_BROWSER") == "1":
             pytest.fail(f"{CHROMIUM} is missing and MCBENCH_REQUIRE_BROWSER=1")
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    folder = LEADERBOARDS / "backdoor-repair-quick"
+    folder = LEADERBOARDS / "backdoor-repair-cpu"
     index = build_site(LEADERBOARDS, tmp_path / "site")
     page = Page(dump_dom(index, tmp_path / "profile"))
 

@@ -12,7 +12,7 @@ import pytest
 from mcbench.results.site import build_site
 
 LEADERBOARDS = Path(__file__).resolve().parents[1] / "leaderboards"
-TABLE = "backdoor-repair-quick"
+TABLE = "backdoor-repair-cpu"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 HOSTILE = '<img src=x onerror="window.pwned=1">'

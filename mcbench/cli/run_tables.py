@@ -1,5 +1,5 @@
-"""The tables at the end of `mcbench run`: every table written to RESULTS/tables, and per
-track a compact one printed."""
+"""The tables at the end of `mcbench run`: every table written to RESULTS/tables, per track
+a compact one printed, and the plots drawn to RESULTS/plots."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import click
 from mcbench.cli.leaderboard import echo_failed, warn_skipped
 
 TABLES_DIR = "tables"
+PLOTS_DIR = "plots"
 
 
 def print_run_tables(results: str, cell_ids: list[str]) -> None:
@@ -56,7 +57,23 @@ def print_run_tables(results: str, cell_ids: list[str]) -> None:
     echo_failed(failed)
     if written:
         click.echo(f"\nfull tables ({', '.join(written)}; Markdown and CSV):\n  {folder}")
-        click.echo(f"plots: mcbench plot {results}\n  (written to {Path(results) / 'plots'})")
+        if "path" in written:
+            click.echo(f"every evaluated t of every path:\n  {folder / 'path.md'}")
+        _write_plots(records, Path(results) / PLOTS_DIR)
+
+
+def _write_plots(records: list[dict], folder: Path) -> None:
+    """The figures of `mcbench plot`, as PNG; a figure that cannot be drawn costs a warning,
+    never the run's results."""
+    from mcbench.results.plots import write_plots
+
+    try:
+        written = write_plots(records, folder, formats=("png",))
+    except Exception as e:  # the records and tables are written already
+        click.echo(f"warning: the plots could not be drawn ({type(e).__name__}: {e})", err=True)
+        return
+    if written:
+        click.echo(f"plots ({len(written)} PNG; `mcbench plot` redraws them, SVG too):\n  {folder}")
 
 
 def _correlations(barriers):

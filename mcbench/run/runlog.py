@@ -8,6 +8,8 @@
         cells: {cell_id: label}              every cell of the file the run was asked for
         stages: {"<stage>/<key>": {"stage", "label", "cells": [cell ids], "stored": bool}}
         outcome: null, or {"ran": n, "reused": n, "failed": n} once it finished
+        timings: null, or once it finished {"data_load_s": seconds this process spent
+            reading datasets, "stages": {"<stage>/<key>": {"seconds", "computed", "ok"}}}
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class RunLog:
             "started": time.time(),
             "finished": None,
             "outcome": None,
+            "timings": None,
             **plan,
         }
         self._write()
@@ -48,9 +51,11 @@ class RunLog:
 
         atomic_write_json(self.path, self.data)
 
-    def finish(self, ran: int, reused: int, failed: int) -> None:
+    def finish(self, ran: int, reused: int, failed: int, timings: dict | None = None) -> None:
         self.data.update(
-            finished=time.time(), outcome={"ran": ran, "reused": reused, "failed": failed}
+            finished=time.time(),
+            outcome={"ran": ran, "reused": reused, "failed": failed},
+            timings=timings,
         )
         self._write()
 

@@ -123,8 +123,26 @@ def run_benchmark(
         elif outcome and outcome["ok"]:
             summary.reused.append(cell_id)
     summary.stages = book.outcomes
-    runlog.finish(len(summary.ran), len(summary.reused), len(summary.failed))
+    runlog.finish(
+        len(summary.ran), len(summary.reused), len(summary.failed), _timings(book, datasets)
+    )
     return summary
+
+
+def _timings(book: RunBook, datasets: DatasetCache) -> dict:
+    """Where the run's time went: reading data here, and each stage's seconds in the
+    worker that ran it (a worker's own data reading included)."""
+    return {
+        "data_load_s": datasets.seconds,
+        "stages": {
+            node: {
+                "seconds": outcome.get("seconds"),
+                "computed": outcome.get("computed", False),
+                "ok": outcome["ok"],
+            }
+            for node, outcome in book.outcomes.items()
+        },
+    }
 
 
 def _record_failures(graph: StageGraph, book: RunBook, store: Store, device) -> None:
