@@ -72,6 +72,15 @@ class EvalSettings:
             "help": "recompute BatchNorm statistics on the bonafide data at every evaluated model"
         },
     )
+    recalibrate_augmented: int = field(
+        default=0,
+        metadata={
+            "help": "0: recompute BatchNorm statistics in one pass over the bonafide images as "
+            "they are; k > 0: in k passes over them randomly cropped and flipped, as in "
+            "training",
+            "omit_at_default": True,
+        },
+    )
     t_rule: Literal["fixed", "bonafide"] = field(
         default="fixed",
         metadata={
@@ -102,6 +111,10 @@ class EvalSettings:
             raise ValueError(f"report_t must be in [0, 1], got {self.report_t}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 0 <= self.recalibrate_augmented <= 100:
+            raise ValueError(
+                f"recalibrate_augmented must be 0 to 100 passes, got {self.recalibrate_augmented}"
+            )
         if self.t_rule not in ("fixed", "bonafide"):
             raise ValueError(f"t_rule must be 'fixed' or 'bonafide', got {self.t_rule!r}")
         if not 0.0 < self.holdout < 1.0:

@@ -27,6 +27,10 @@ class Param:
     default: Any
     help: str
     nonfinite: bool = False  # NaN and infinities are values of it (field metadata "nonfinite")
+    omit_at_default: bool = False
+    """Left out of cache keys and records while it holds its default (field metadata
+    "omit_at_default"): a parameter added to a released plugin, so that the results
+    computed before it existed keep their keys."""
 
     @property
     def type_name(self) -> str:
@@ -60,6 +64,7 @@ def describe(cls: type) -> list[Param]:
                 default,
                 f.metadata.get("help", ""),
                 bool(f.metadata.get("nonfinite", False)),
+                bool(f.metadata.get("omit_at_default", False)),
             )
         )
     return params
@@ -358,6 +363,8 @@ def to_plain(instance) -> dict[str, Any]:
     out = {}
     for p in describe(type(instance)):
         value = getattr(instance, p.name)
+        if p.omit_at_default and value == p.default:
+            continue
         if is_plugin_type(type(value)):
             value = {"name": value.name, **to_plain(value)}
         out[p.name] = list(value) if isinstance(value, tuple) else value

@@ -19,9 +19,10 @@ from mcbench.vocabulary import ENDPOINT_AXES
 # What a row's numbers depend on besides the repair being compared: the data, the attacked
 # endpoints (how they were trained and attacked), the budget and the evaluation's t rule.
 PROTOCOL = ("track", *ENDPOINT_AXES, "budget", "split", "train", "adversarial")
-T_RULE = ("report_t", "recalibrate_bn", "t_rule", "holdout", "tolerance")
-# What a record written before the t rule had settings followed (EvalSettings' defaults).
-T_RULE_DEFAULTS = {"t_rule": "fixed", "holdout": 0.2, "tolerance": 0.02}
+T_RULE = ("report_t", "recalibrate_bn", "recalibrate_augmented", "t_rule", "holdout", "tolerance")
+# What a record without these settings followed (EvalSettings' defaults: records leave
+# out the ones at their default, as did the records written before they existed).
+T_RULE_DEFAULTS = {"t_rule": "fixed", "holdout": 0.2, "tolerance": 0.02, "recalibrate_augmented": 0}
 # The settings each rule leaves unused: they do not keep rows apart.
 T_RULE_UNUSED = {"fixed": ("holdout", "tolerance"), "bonafide": ("report_t",)}
 # A protocol group: rows in one group are ranked against each other.

@@ -272,6 +272,19 @@ def score_endpoint(
     return artifact.meta["result"]
 
 
+def recalibrate(cell: Cell, model: torch.nn.Module, bonafide: ImageSet, device) -> None:
+    """BatchNorm statistics from the bonafide images, as the cell's evaluate settings say."""
+    passes = cell.evaluate.recalibrate_augmented
+    recalibrate_batchnorm(
+        model,
+        bonafide,
+        device,
+        cell.evaluate.batch_size,
+        passes=max(passes, 1),
+        augment_seed=derived_seed("recalibrate", cell.seed) if passes else None,
+    )
+
+
 def evaluate_points(
     cell: Cell,
     endpoints: tuple[State, ...],
@@ -291,7 +304,7 @@ def evaluate_points(
     for point in path.points:
         model = path.model_at(point).to(device)
         if cell.evaluate.recalibrate_bn and has_batchnorm(model):
-            recalibrate_batchnorm(model, bonafide, device, cell.evaluate.batch_size)
+            recalibrate(cell, model, bonafide, device)
         along.append({"t": point, **score(cell, model, scoring, device)})
         if held_out is not None:
             held_out_accuracy.append(accuracy(model, held_out, device, cell.evaluate.batch_size))

@@ -36,6 +36,19 @@ class PathRepair(RepairPlugin):
     schedule: Literal["garipov", "cosine", "constant"] = field(
         default="garipov", metadata={"help": "learning-rate schedule over the epochs"}
     )
+    distill: float = field(
+        default=0.0,
+        metadata={
+            "help": "weight in [0, 1] of distilling the endpoints: the loss at w(t) is "
+            "(1 - distill) * cross-entropy + distill * T^2 * KL(endpoints' mean softened "
+            "prediction || w(t)'s) on the same bonafide batch",
+            "omit_at_default": True,
+        },
+    )
+    temperature: float = field(
+        default=4.0,
+        metadata={"help": "softening T of the distillation", "omit_at_default": True},
+    )
     adversarial: EvasionAttack | None = field(
         default=None,
         metadata={
@@ -46,6 +59,10 @@ class PathRepair(RepairPlugin):
 
     def __post_init__(self):
         check_optimiser_values(self)
+        if not 0.0 <= self.distill <= 1.0:
+            raise ValueError(f"distill must be in [0, 1], got {self.distill}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
 
     def _curve(self, ctx: RepairContext) -> CurveModel:
         a, b = ctx.endpoints
@@ -58,6 +75,7 @@ class PathRepair(RepairPlugin):
         if curve.interior.shape[0] == 0:
             return {"interior": curve.interior.detach().cpu()}  # nothing to train
         wd, attack = self.weight_decay, self.adversarial
+        teacher = Teacher(ctx.endpoints, self.temperature) if self.distill else None
 
         def loss(model: CurveModel, x, y, generator):
             t = torch.rand((), generator=generator)
@@ -65,7 +83,9 @@ class PathRepair(RepairPlugin):
                 x = attack.perturb(
                     PointOnCurve(model, t), x, y, goal="loss", generator=generator
                 ).detach()
-            return curve_loss(model, x, y, t, wd)
+            if teacher is None:
+                return curve_loss(model, x, y, t, wd)
+            return distilled_loss(model, x, y, t, wd, teacher, self.distill)
 
         fit(
             curve,
@@ -101,6 +121,45 @@ def curve_loss(
     not on the bends)."""
     logits, w = curve.forward_with_weights(x, t)
     return nn.functional.cross_entropy(logits, y) + 0.5 * weight_decay * w.pow(2).sum()
+
+
+class Teacher:
+    """The endpoints' mean prediction, softened by T, computed without gradients and with
+    their BatchNorm statistics as trained (eval mode); their flags are left as they were."""
+
+    def __init__(self, endpoints: Sequence[nn.Module], temperature: float):
+        self.endpoints, self.temperature = tuple(endpoints), temperature
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        probabilities = []
+        for model in self.endpoints:
+            was_training = model.training
+            model.eval()
+            probabilities.append((model(x).float() / self.temperature).softmax(dim=1))
+            model.train(was_training)
+        return torch.stack(probabilities).mean(dim=0)
+
+
+def distilled_loss(
+    curve: CurveModel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    t: torch.Tensor,
+    weight_decay: float,
+    teacher: Teacher,
+    weight: float,
+) -> torch.Tensor:
+    """(1 - weight) * cross-entropy + weight * T^2 * KL(teacher || w(t)), plus the decay of
+    ``curve_loss``; T^2 keeps the soft term's gradients on the scale of the hard one's."""
+    logits, w = curve.forward_with_weights(x, t)
+    temperature = teacher.temperature
+    soft = nn.functional.kl_div(
+        (logits / temperature).log_softmax(dim=1), teacher(x), reduction="batchmean"
+    )
+    hard = nn.functional.cross_entropy(logits, y)
+    decay = 0.5 * weight_decay * w.pow(2).sum()
+    return (1 - weight) * hard + weight * temperature**2 * soft + decay
 
 
 class PointOnCurve(nn.Module):

@@ -1,0 +1,159 @@
+"""Controlled runs of the path repair at small bonafide budgets: what costs clean accuracy.
+
+    python benchmarks/path_repair_budgets.py --profile cpu --data-root ../shared/data \
+        --results runs/budgets --budgets 250 500 1000 2500 --variants base bn-augmented
+
+Takes the backdoor-repair track's Bezier path cell of the benchmark file (its endpoints are
+trained into --results, or reused from there), then for every budget fits the curve once
+per variant that changes the fit, and scores each variant's points t along it on the
+evaluation set. One factor changes per variant; everything else is the file's.
+
+For each (variant, budget) it prints the endpoints' clean accuracy (as trained), the best
+interior t, the one with the highest clean accuracy among those whose attack success is
+at most --asr (10%), and how many points of clean accuracy it pays. Results go to
+--out as JSON as well."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+
+import torch
+
+VARIANTS = {
+    # name: (changes to the path repair's parameters, BatchNorm recalibration)
+    "base": ({}, {"passes": 1, "augment": False}),
+    "bn-augmented": ({}, {"passes": 4, "augment": True}),
+    "bn-4-passes": ({}, {"passes": 4, "augment": False}),
+    "epochs-x2.5": ({"epochs": 100}, {"passes": 1, "augment": False}),
+    "lr-0.05": ({"lr": 0.05}, {"passes": 1, "augment": False}),
+    "cosine": ({"schedule": "cosine"}, {"passes": 1, "augment": False}),
+    "no-augment": ({"augment": False}, {"passes": 1, "augment": False}),
+    "batch-32": ({"batch_size": 32}, {"passes": 1, "augment": False}),
+    "distill-0.5": ({"distill": 0.5}, {"passes": 1, "augment": False}),
+    "distill-0.9": ({"distill": 0.9}, {"passes": 1, "augment": False}),
+    "distill-0.9+bn-augmented": ({"distill": 0.9}, {"passes": 4, "augment": True}),
+    "distill-0.9+lr-0.05": ({"distill": 0.9, "lr": 0.05}, {"passes": 1, "augment": False}),
+    "lr-0.05+bn-augmented": ({"lr": 0.05}, {"passes": 4, "augment": True}),
+    "lr-0.05+no-augment+bn-augmented": (
+        {"lr": 0.05, "augment": False},
+        {"passes": 4, "augment": True},
+    ),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--file", default="benchmarks.yaml")
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--track", default="backdoor-repair")
+    parser.add_argument("--data-root", type=Path)
+    parser.add_argument("--results", type=Path, default=Path("runs/path-repair-budgets"))
+    parser.add_argument("--budgets", type=int, nargs="+", default=[250, 500, 1000, 2500])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--grid", type=int, default=11)
+    parser.add_argument("--asr", type=float, default=0.10)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+
+    from mcbench.bench.load import load_benchmark
+    from mcbench.registry import load_registry
+    from mcbench.run import stages
+    from mcbench.run.cache import StageCache, data_copy
+    from mcbench.run.cell import cell_data
+    from mcbench.run.datasets import DatasetCache
+    from mcbench.run.seeds import derived_seed
+    from mcbench.run.split import bonafide_subset
+    from mcbench.run.store import Store
+    from mcbench.toolkit.evaluation import has_batchnorm, recalibrate_batchnorm
+    from mcbench.vocabulary import ROLES
+    from mcbench_plugins.repairs.path import PathRepair
+
+    bench = load_benchmark(args.file, load_registry(), profile=args.profile, tracks=(args.track,))
+    cell = next(
+        c
+        for c in bench.cells
+        if c.repair.name == "path" and c.connection and c.connection.name == "bezier"
+    )
+    device = torch.device("cpu")
+    data = DatasetCache(args.data_root, args.results / "cache").load(cell.dataset)
+    store = Store(args.results)
+    cache = StageCache(store, data_copy(data))
+    quiet = lambda label, total: lambda epoch, loss: None  # noqa: E731
+    endpoints = tuple(
+        stages.train_endpoint(cell, r, data, device, cache, quiet).tensors for r in ROLES
+    )
+    parts = cell_data(cell, data)
+    trained = {
+        r: stages.score(cell, stages.model_from(cell, data, device, s), parts.scoring, device)
+        for r, s in zip(ROLES, endpoints)
+    }
+    reference = sum(trained[r]["clean_accuracy"] for r in ROLES) / 2
+    print(f"endpoints as trained: clean {reference:.3f}, "
+          f"ASR {[round(trained[r]['attack_success_rate'], 3) for r in ROLES]}")  # fmt: skip
+    grid = [round(i / (args.grid - 1), 10) for i in range(args.grid)]
+    base_params = {
+        f.name: getattr(cell.repair.instance, f.name) for f in fields(cell.repair.instance)
+    }
+    rows = []
+    for budget in args.budgets:
+        bonafide = bonafide_subset(
+            parts.split.defender_pool, budget, derived_seed("bonafide", cell.seed)
+        )
+        fitted: dict[str, dict] = {}
+        for variant in args.variants:
+            changes, recal = VARIANTS[variant]
+            changes = dict(changes)
+            augment = changes.pop("augment", cell.train.augment)
+            params = {**base_params, **changes}
+            fit_key = json.dumps([params, augment], sort_keys=True, default=str)
+            repair = PathRepair(**params)
+            ctx = replace(
+                stages.repair_context(cell, endpoints, data, bonafide, device), augment=augment
+            )
+            started = time.perf_counter()
+            if fit_key not in fitted:
+                fitted[fit_key] = repair.fit(ctx)
+            fit_s = time.perf_counter() - started
+            path = repair.path(ctx, fitted[fit_key], grid)
+            along = []
+            for t in path.points:
+                model = path.model_at(t).to(device)
+                if has_batchnorm(model):
+                    recalibrate_batchnorm(
+                        model, bonafide, device, cell.evaluate.batch_size, passes=recal["passes"],
+                        augment_seed=derived_seed("recalibrate", cell.seed) if recal["augment"]
+                        else None,
+                    )  # fmt: skip
+                scores = stages.score(cell, model, parts.scoring, device)
+                along.append({"t": t, **{k: v for k, v in scores.items() if k != "notes"}})
+            interior = [p for p in along if 0 < p["t"] < 1 and p["attack_success_rate"] <= args.asr]
+            best = max(interior, key=lambda p: p["clean_accuracy"], default=None)
+            row = {
+                "variant": variant,
+                "budget": budget,
+                "endpoints_clean": reference,
+                "t0_clean": along[0]["clean_accuracy"],
+                "best": best,
+                "drop_points": None if best is None else 100 * (reference - best["clean_accuracy"]),
+                "fit_s": fit_s,
+                "path": along,
+            }
+            rows.append(row)
+            shown = (
+                f"no interior t with ASR <= {args.asr:.0%}"
+                if best is None
+                else f"t={best['t']:.1f} clean {best['clean_accuracy']:.3f} "
+                f"ASR {best['attack_success_rate']:.3f} (-{row['drop_points']:.1f} points)"
+            )
+            print(f"n={budget:<5} {variant:<14} t=0 clean {row['t0_clean']:.3f}  {shown}  "
+                  f"[fit {fit_s:.0f}s]", flush=True)  # fmt: skip
+    if args.out:
+        args.out.write_text(json.dumps({"trained": trained, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
