@@ -48,7 +48,7 @@ VARIANTS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--file", default="benchmarks.yaml")
-    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--profile", default="cpu", help='"": none')
     parser.add_argument("--track", default="backdoor-repair")
     parser.add_argument("--data-root", type=Path)
     parser.add_argument("--results", type=Path, default=Path("runs/path-repair-budgets"))
@@ -72,7 +72,8 @@ def main() -> None:
     from mcbench.vocabulary import ROLES
     from mcbench_plugins.repairs.path import PathRepair
 
-    bench = load_benchmark(args.file, load_registry(), profile=args.profile, tracks=(args.track,))
+    profile = args.profile or None
+    bench = load_benchmark(args.file, load_registry(), profile=profile, tracks=(args.track,))
     cell = next(
         c
         for c in bench.cells

@@ -58,13 +58,16 @@ def test_a_record_without_a_schema_is_refused():
 
 
 def test_every_published_record_reads_with_the_values_of_schema_1():
-    """The published records are schema 1: the reader fills what schema 2 added with the
+    """The published records of schema 1: the reader fills what schema 2 added with the
     values mcbench then gave its built-in plugins, read off the raw JSON here."""
     files = sorted(LEADERBOARDS.glob("*/records/*.json"))
-    assert files
+    old = [f for f in files if json.loads(f.read_text())["schema"] == 1]
+    assert len(old) >= 59  # the tables as first published; later rows are schema 2
     for file in files:
+        assert read_record(file)["schema"] in (1, 2)
+    for file in old:
         raw = json.loads(file.read_text())
-        assert raw["schema"] == 1 and "attack_info" not in raw
+        assert "attack_info" not in raw
         record = read_record(file)
         for key, info in record["metric_info"].items():
             name, percent = raw["metric_info"][key]["name"], raw["metric_info"][key]["percent"]

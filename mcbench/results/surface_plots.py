@@ -45,7 +45,7 @@ def surface_figure(record: dict, metrics: list[str] | None = None) -> Figure:
     for axis, metric in zip(axes, metrics):
         percent = bool(info.get(metric, {}).get("percent", False))
         values = [p[metric] * scale(percent) for p in surface["points"]]
-        shading = axis.tripcolor(mesh, values, shading="gouraud", cmap="viridis")
+        shading = axis.tricontourf(mesh, values, levels=16, cmap="viridis")
         axis.scatter(u, v, s=6, c="white", linewidths=0)
         for name, (cu, cv) in zip(CORNER_NAMES, surface["corners"]):
             axis.annotate(name, (cu, cv), textcoords="offset points", xytext=(4, 4),
