@@ -135,4 +135,4 @@ def test_the_bonafide_rule_chooses_the_surface_point_from_held_out_data(tmp_path
     corners = [tuple(c) for c in grid["corners"]]
     choice = choose_point(positions, rule["held_out_accuracy"], corners, rule["tolerance"])
     assert grid["chosen"] == list(choice.position)
-    assert rule["corners_accuracy"] == pytest.approx(choice.reference)
+    assert rule["endpoints_accuracy"] == pytest.approx(choice.reference)

@@ -294,8 +294,8 @@ def centre_loss(model: nn.Module, data: ImageSet) -> float:
 @pytest.mark.parametrize("shape, centre", [("triangle", (1 / 3, 1 / 3)), ("square", (0.5, 0.5))])
 def test_the_surface_repair_end_to_end(shape, centre):
     repair = SurfaceRepair(shape=shape, degree=2, epochs=5, batch_size=16, lr=0.5, grid=4)
-    assert repair.corners == CORNERS[shape]
-    ctx = context(repair.corners)
+    assert repair.endpoint_count == CORNERS[shape]
+    ctx = context(repair.endpoint_count)
     before = [{k: v.clone() for k, v in m.state_dict().items()} for m in ctx.endpoints]
     state = repair.fit(ctx)
     assert set(state) == {"interior"} and state["interior"].device.type == "cpu"

@@ -27,8 +27,8 @@ def surface_metrics(record: dict) -> list[str]:
         for m in points[0]
         if m != "uv" and all(isinstance(p.get(m), (int, float)) for p in points)
     ]
-    return sorted(names, key=lambda m: (m not in SHOWN_FIRST, SHOWN_FIRST.index(m)
-                                        if m in SHOWN_FIRST else 0, m))  # fmt: skip
+    first = {m: i for i, m in enumerate(SHOWN_FIRST)}
+    return sorted(names, key=lambda m: (first.get(m, len(first)), m))
 
 
 def surface_figure(record: dict, metrics: list[str] | None = None) -> Figure:

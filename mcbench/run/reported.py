@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mcbench.bench.cells import Cell
+from mcbench.bench.settings import EvalSettings
 from mcbench.run.t_rule import CURVE_ENDS, choose_point, nearest_to_centre
 
 if TYPE_CHECKING:
@@ -27,15 +28,7 @@ def surface_result(
     else:
         choice = choose_point(positions, held_out_accuracy, corners, evaluate.tolerance)
         index = choice.index
-        rule = {
-            "rule": "bonafide",
-            "holdout": evaluate.holdout,
-            "tolerance": evaluate.tolerance,
-            "fit_size": len(bonafide.fit),
-            "held_out_size": len(bonafide.held_out),
-            "held_out_accuracy": held_out_accuracy,
-            "corners_accuracy": choice.reference,
-        }
+        rule = bonafide_rule(evaluate, bonafide, held_out_accuracy, choice.reference)
     return {
         "corners": [list(c) for c in corners],
         "points": [
@@ -59,13 +52,20 @@ def choose_reported_t(
     positions = [(point["t"],) for point in along]
     choice = choose_point(positions, held_out_accuracy, CURVE_ENDS, evaluate.tolerance)
     (t,) = choice.position
-    return t, {
+    return t, {**bonafide_rule(evaluate, bonafide, held_out_accuracy, choice.reference), "t": t}
+
+
+def bonafide_rule(
+    evaluate: EvalSettings, bonafide: Bonafide, held_out_accuracy: list[float], reference: float
+) -> dict:
+    """What the bonafide rule read, for the record: its settings, the sizes of the fit and
+    held-out parts, the held-out accuracy at every point, and the endpoints' mean."""
+    return {
         "rule": "bonafide",
         "holdout": evaluate.holdout,
         "tolerance": evaluate.tolerance,
         "fit_size": len(bonafide.fit),
         "held_out_size": len(bonafide.held_out),
         "held_out_accuracy": held_out_accuracy,
-        "endpoints_accuracy": choice.reference,
-        "t": t,
+        "endpoints_accuracy": reference,
     }

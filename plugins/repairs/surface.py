@@ -67,21 +67,17 @@ class SurfaceRepair(RepairPlugin):
             raise ValueError(f"grid must be >= 2, got {self.grid}")
 
     @property
-    def corners(self) -> int:
-        """How many endpoint models the surface joins."""
-        return num_corners(self.shape)
-
-    @property
     def endpoint_count(self) -> int:
-        return self.corners
+        """How many endpoint models the surface joins: its corners."""
+        return num_corners(self.shape)
 
     def corner_positions(self) -> tuple[Point, ...]:
         return corner_positions(self.shape)
 
     def _surface(self, ctx: RepairContext) -> SurfaceModel:
-        if len(ctx.endpoints) != self.corners:
+        if len(ctx.endpoints) != self.endpoint_count:
             raise ValueError(
-                f"the {self.shape} surface repair joins {self.corners} endpoint models, "
+                f"the {self.shape} surface repair joins {self.endpoint_count} endpoint models, "
                 f"got {len(ctx.endpoints)}"
             )
         corners = [m.state_dict() for m in ctx.endpoints]
