@@ -234,3 +234,18 @@ def test_a_record_without_its_reported_t_on_its_path_has_no_row():
         ("path", "bezier", "published"),
         ("path", "linear", "published"),
     ]
+
+
+def with_compute(rec, **compute):
+    return {**rec, "config": {**rec["config"], "compute": compute}}
+
+
+def test_precision_is_protocol_and_a_record_without_it_computed_in_fp32(tmp_path):
+    mine = record("m0", "mine", 0.9, 0.01)
+    explicit = compare([with_compute(mine, precision="fp32", compile=True)], PUBLISHED)
+    assert not explicit.mismatches and len(explicit.table) == 4
+    published = write(tmp_path / "pub", PUBLISHED)
+    bf16 = write(tmp_path / "mine", [with_compute(mine, precision="bf16", compile=False)])
+    result = CliRunner().invoke(cli, ["leaderboard", "compare", bf16, published])
+    assert result.exit_code == 2, result.output
+    assert 'precision: yours "bf16", published "fp32"' in result.output

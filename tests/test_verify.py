@@ -159,10 +159,13 @@ def test_every_published_record_rebuilds_to_its_own_cell(registry, tmp_path):
     }
     for record in records:
         file = write_benchmark(record, tmp_path / f"{record['cell_id']}.yaml")
-        [cell] = load_benchmark(file, registry).cells
-        assert cell.cell_id == record["cell_id"], record["label"]
-        # and names the same artifacts the published record names
-        assert base_record(cell, torch.device("cpu"))["keys"] == record["keys"], record["label"]
+        # on a GPU too, where precision "auto" would mean bf16: the records computed in fp32
+        for device_type in ("cpu", "cuda"):
+            [cell] = load_benchmark(file, registry, device_type=device_type).cells
+            assert cell.cell_id == record["cell_id"], record["label"]
+            # and names the same artifacts the published record names
+            keys = base_record(cell, torch.device("cpu"))["keys"]
+            assert keys == record["keys"], record["label"]
 
 
 def copies(published, tmp_path, labels):

@@ -10,7 +10,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mcbench.bench.nested import Nested, nested_versions
-from mcbench.bench.settings import AdversarialTraining, EvalSettings, SplitSettings, TrainSettings
+from mcbench.bench.settings import (
+    AdversarialTraining,
+    ComputeSettings,
+    EvalSettings,
+    SplitSettings,
+    TrainSettings,
+)
 from mcbench.hashing import content_hash
 from mcbench.registry.params import to_plain
 from mcbench.registry.registry import Entry
@@ -97,6 +103,8 @@ class Cell:
     split: SplitSettings
     evaluate: EvalSettings
     adversarial: AdversarialTraining = AdversarialTraining()
+    compute: ComputeSettings = ComputeSettings(precision="fp32")
+    """Resolved: fp32 or bf16, never auto."""
     settings_plugins: tuple[Nested, ...] = field(default=(), compare=False)
     """The plugins the settings sections hold, e.g. at "adversarial.attack"."""
 
@@ -133,6 +141,7 @@ class Cell:
             "train": to_plain(self.train),
             "seed": self.seed,
             "role": role,
+            **self._compute_identity(),
         }
         if role in self.adversarial.endpoints:
             attack = self.adversarial.attack
@@ -184,6 +193,7 @@ class Cell:
             "budget": self.budget,
             "split": to_plain(self.split),
             "seed": self.seed,
+            **self._compute_identity(),
         }
         if self.holdout is not None:
             identity["holdout"] = self.holdout
@@ -196,7 +206,16 @@ class Cell:
         return {
             "evaluate": evaluate_settings(self.evaluate if evaluate is None else evaluate),
             "metrics": [m.identity() for m in self.metrics],
+            **self._compute_identity(),
         }
+
+    def _compute_identity(self) -> dict[str, Any]:
+        """The compute settings as a stage key holds them: absent for fp32 without
+        compilation, so those stages keep the keys they had before the settings existed,
+        and an fp32 and a bf16 result never share a key."""
+        if self.compute.precision == "auto":
+            raise ValueError("a cell's compute.precision must be resolved (fp32 or bf16)")
+        return {} if self.compute.is_default else {"compute": to_plain(self.compute)}
 
     @property
     def cell_id(self) -> str:
@@ -225,6 +244,7 @@ class Cell:
             "split": to_plain(self.split),
             "evaluate": evaluate_settings(self.evaluate),
             "adversarial": to_plain(self.adversarial),
+            "compute": to_plain(self.compute),
         }
 
     def plugin_specs(self) -> list[PluginSpec]:

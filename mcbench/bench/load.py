@@ -15,7 +15,13 @@ from torch.overrides import TorchFunctionMode
 
 from mcbench.bench.cells import Cell, PluginSpec
 from mcbench.bench.nested import Nested, nested_plugins
-from mcbench.bench.settings import AdversarialTraining, EvalSettings, SplitSettings, TrainSettings
+from mcbench.bench.settings import (
+    AdversarialTraining,
+    ComputeSettings,
+    EvalSettings,
+    SplitSettings,
+    TrainSettings,
+)
 from mcbench.bench.yamlfile import format_key, load_with_lines
 from mcbench.errors import KEY_LIMIT, ConfigError, clip, shown
 from mcbench.kinds import TamperAttack
@@ -30,6 +36,7 @@ SECTIONS = {
     "split": SplitSettings,
     "evaluate": EvalSettings,
     "adversarial": AdversarialTraining,
+    "compute": ComputeSettings,
 }
 TRACK_KEYS = ("description", *AXES, "budgets", "seeds", *SECTIONS)
 REQUIRED = ("datasets", "architectures", "repairs", "budgets", "seeds", "metrics")
@@ -78,9 +85,20 @@ class _Located:
 
 
 def load_benchmark(
-    path: str | Path, registry: Registry, profile: str | None = None, tracks: tuple[str, ...] = ()
+    path: str | Path,
+    registry: Registry,
+    profile: str | None = None,
+    tracks: tuple[str, ...] = (),
+    compute: dict[str, Any] | None = None,
+    device_type: str | None = None,
 ) -> Benchmark:
+    """The cells of the benchmark file at PATH (with PROFILE, only TRACKS if given).
+    COMPUTE overrides every track's compute settings (the command line's --precision and
+    --compile); ``precision: auto`` is resolved for DEVICE_TYPE ("cpu", "cuda"; default:
+    CUDA when present)."""
     file = str(path)
+    if device_type is None:
+        device_type = "cuda" if torch.cuda.is_available() else "cpu"
     raw, lines = load_with_lines(Path(path))
     top = _Located(file, lines, {})
     if not isinstance(raw, dict):
@@ -136,7 +154,11 @@ def load_benchmark(
         if tracks and name not in tracks:
             continue
         settings, origin = _merge_track(raw, name, profile, top)
-        cells.extend(_expand(name, settings, _Located(file, lines, origin), registry))
+        own = settings.get("compute")
+        if compute and (own is None or isinstance(own, dict)):
+            settings["compute"] = {**(own or {}), **compute}
+        located = _Located(file, lines, origin)
+        cells.extend(_expand(name, settings, located, registry, device_type))
     return Benchmark(file=file, profile=profile, cells=tuple(cells))
 
 
@@ -198,7 +220,7 @@ def _merge_track(raw, name, profile, top: _Located) -> tuple[dict, dict]:
     return merged, origin
 
 
-def _expand(track: str, s: dict, loc: _Located, registry: Registry) -> list[Cell]:
+def _expand(track: str, s: dict, loc: _Located, registry: Registry, device_type: str) -> list[Cell]:
     for key in REQUIRED:
         if key not in s:
             raise loc.error(f"track {track!r} needs {key!r}", ())
@@ -217,6 +239,7 @@ def _expand(track: str, s: dict, loc: _Located, registry: Registry) -> list[Cell
     sections = {
         key: _section(cls, s.get(key) or {}, key, loc, registry) for key, cls in SECTIONS.items()
     }
+    sections["compute"] = sections["compute"].resolved(device_type)
     settings_plugins = tuple(
         Nested(f"{key}.{n.at}", n.entry, n.holder_version)
         for key, section in sections.items()

@@ -1,13 +1,14 @@
-"""The settings sections of a benchmark file: train, split, evaluate, adversarial."""
+"""The settings sections of a benchmark file: train, split, evaluate, adversarial, compute."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal
 
 from mcbench.kinds import EvasionAttack
-from mcbench.toolkit.training import check_optimiser_values
+from mcbench.toolkit.precision import resolve_precision
+from mcbench.toolkit.training import Schedule, check_optimiser_values
 from mcbench.vocabulary import ROLES
 
 
@@ -21,7 +22,7 @@ class TrainSettings:
     lr: float = field(default=0.05, metadata={"help": "initial learning rate"})
     momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
     weight_decay: float = field(default=5e-4, metadata={"help": "L2 penalty (SGD weight decay)"})
-    schedule: Literal["garipov", "cosine", "constant"] = field(
+    schedule: Schedule = field(
         default="garipov", metadata={"help": "learning-rate schedule over the epochs"}
     )
     augment: bool = field(default=True, metadata={"help": "random crop (pad 4) and flip"})
@@ -167,3 +168,38 @@ class AdversarialTraining:
             raise ValueError("an endpoint is listed twice")
         if self.endpoints and self.attack is None:
             raise ValueError("attack is required when endpoints are trained adversarially")
+
+
+@dataclass(frozen=True)
+class ComputeSettings:
+    """How the stages compute: the numeric precision of forward passes, and compilation.
+    ``auto`` is resolved for the run's device when the benchmark is loaded; cells hold
+    fp32 or bf16."""
+
+    name: ClassVar[str] = "compute"
+    precision: Literal["auto", "fp32", "bf16"] = field(
+        default="auto",
+        metadata={
+            "help": "forward passes in fp32, or in bf16 autocast (weights, BatchNorm "
+            "statistics and losses stay fp32); auto: bf16 on CUDA, fp32 on the CPU"
+        },
+    )
+    compile: bool = field(
+        default=False,
+        metadata={"help": "train networks through torch.compile (endpoints, fine-tuning)"},
+    )
+
+    def __post_init__(self):
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+
+    def resolved(self, device_type: str) -> ComputeSettings:
+        """These settings with ``auto`` replaced by the precision it means on
+        ``device_type`` ("cpu", "cuda")."""
+        return replace(self, precision=resolve_precision(self.precision, device_type))
+
+    @property
+    def is_default(self) -> bool:
+        """fp32 without compilation: how every stage computed before these settings, so
+        such stages keep their keys."""
+        return self.precision == "fp32" and not self.compile

@@ -124,10 +124,56 @@ def registry():
     return _plugins(click.get_current_context(silent=True)).registry
 
 
-def load(file, profile, tracks):
+def load(file, profile, tracks, compute: dict | None = None, device: str = "auto"):
+    """The benchmark in FILE, its ``precision: auto`` resolved for DEVICE."""
     from mcbench.bench.load import load_benchmark
 
-    return load_benchmark(file, registry(), profile=profile, tracks=tuple(tracks))
+    return load_benchmark(
+        file,
+        registry(),
+        profile=profile,
+        tracks=tuple(tracks),
+        compute=compute,
+        device_type=device_type(device),
+    )
+
+
+def device_type(device: str) -> str:
+    """The device type DEVICE (a --device value) computes on, cpu or cuda; exits 2 for a
+    device this machine lacks."""
+    from mcbench.run.device import resolve_device
+
+    try:
+        return resolve_device(device).type
+    except (ValueError, RuntimeError) as e:
+        fail(str(e))
+
+
+def compute_options(command):
+    """--precision and --compile: the compute settings of every track, over the file's."""
+    command = click.option(
+        "--compile/--no-compile",
+        "compile_",
+        default=None,
+        help="train networks through torch.compile [default: the file's compute.compile, else off]",
+    )(command)
+    return click.option(
+        "--precision",
+        type=click.Choice(["auto", "fp32", "bf16"]),
+        default=None,
+        help="forward passes in fp32 or bf16 autocast; auto: bf16 on CUDA, fp32 on the CPU "
+        "[default: the file's compute.precision, else auto]",
+    )(command)
+
+
+def compute_overrides(precision: str | None, compile_: bool | None) -> dict:
+    """The compute settings the command line gives, for ``load``."""
+    out: dict = {}
+    if precision is not None:
+        out["precision"] = precision
+    if compile_ is not None:
+        out["compile"] = compile_
+    return out
 
 
 profile_option = click.option(

@@ -11,6 +11,8 @@ import click
 from mcbench.cli.common import (
     Folder,
     blocked_plugins,
+    compute_options,
+    compute_overrides,
     data_options,
     default_cache_dir,
     load,
@@ -111,6 +113,7 @@ def executor_options(command):
     help="where artifacts and records are stored",
 )
 @data_options
+@compute_options
 @executor_options
 @click.option(
     "--dry-run",
@@ -127,11 +130,15 @@ def executor_options(command):
     help="md: per track a compact table (every table in full under RESULTS/tables); "
     "csv, html: the whole leaderboard in that format",
 )
-def run(file, profile, tracks, results, data_root, cache_dir, device, dry_run, fmt, **scale):
+def run(
+    file, profile, tracks, results, data_root, cache_dir, device, precision, compile_, dry_run,
+    fmt, **scale,
+):  # fmt: skip
     """Run the benchmark matrix in FILE and print its leaderboard."""
     from mcbench.run.store import Store
 
-    bench = load(file, profile, tracks)
+    compute = compute_overrides(precision, compile_)
+    bench = load(file, profile, tracks, compute, device)
     store = Store(results)
     if dry_run:
         from mcbench.cli.dry_run import print_dry_run
@@ -156,6 +163,8 @@ def run(file, profile, tracks, results, data_root, cache_dir, device, dry_run, f
             profile,
             tuple(tracks),
             blocked_plugins(click.get_current_context()),
+            tuple(compute.items()),
+            torch_device.type,
         ),
     )
     executor = make_executor(name, spec, scale)
@@ -175,7 +184,7 @@ def run(file, profile, tracks, results, data_root, cache_dir, device, dry_run, f
         executor=executor,
         monitor=True,
         threads=scale["threads_per_stage"],
-        plan_info={"profile": profile, "tracks": list(tracks)},
+        plan_info={"profile": profile, "tracks": list(tracks), "compute": compute},
     )
     log.info(
         "ran %d, reused %d, failed %d", len(summary.ran), len(summary.reused), len(summary.failed)

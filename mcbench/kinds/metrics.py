@@ -65,6 +65,9 @@ class MetricPlugin(Plugin):
     """Where `mcbench plot` draws it along t: "top" (the percentage panel), "bottom" (the
     lower panel) or "right" (the lower panel's own right-hand axis, for a quantity on
     another scale, such as an eigenvalue). None: top for a percentage, else bottom."""
+    full_precision: ClassVar[bool] = False
+    """Computed in fp32 whatever the run's precision (e.g. second derivatives); otherwise
+    ``compute`` runs inside the run's autocast (``mcbench.toolkit.precision``)."""
     correlate_with: ClassVar[tuple[str, ...]] = ()
     """Names of metrics whose values along a path the barrier table correlates with this
     one's (Pearson r over t) in a cell that scores both."""

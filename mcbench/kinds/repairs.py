@@ -39,6 +39,12 @@ class RepairContext:
     ``mcbench.toolkit.training.fit``)."""
     on_epoch: Callable[[int, float], None] | None = None
     """Call after every epoch with (epoch, mean loss): drives progress bars and logs."""
+    precision: str = "fp32"
+    """The run's precision of forward passes, fp32 or bf16: pass it to
+    ``mcbench.toolkit.training.fit``, or run forward passes in
+    ``mcbench.toolkit.precision.autocast(device, precision)``."""
+    compile: bool = False
+    """Whether the run asks for torch.compile'd training (pass it to ``fit``)."""
 
 
 Point = float | tuple[float, ...] | None

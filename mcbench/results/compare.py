@@ -25,6 +25,9 @@ T_RULE = ("report_t", "recalibrate_bn", "recalibrate_augmented", "t_rule", "hold
 T_RULE_DEFAULTS = {"t_rule": "fixed", "holdout": 0.2, "tolerance": 0.02, "recalibrate_augmented": 0}
 # The settings each rule leaves unused: they do not keep rows apart.
 T_RULE_UNUSED = {"fixed": ("holdout", "tolerance"), "bonafide": ("report_t",)}
+# The numeric precision of a record's forward passes (records without it computed in fp32);
+# compilation is not protocol: it changes speed, not what is computed.
+PRECISION_DEFAULT = "fp32"
 # A protocol group: rows in one group are ranked against each other.
 PROTOCOL_GROUP = ["track", *ENDPOINT_AXES, "budget"]
 
@@ -43,6 +46,7 @@ def protocol(record: dict) -> dict:
     evaluate = {**T_RULE_DEFAULTS, **(config.get("evaluate") or {})}
     unused = T_RULE_UNUSED.get(evaluate["t_rule"], ())
     out["evaluate"] = {key: evaluate.get(key) for key in T_RULE if key not in unused}
+    out["precision"] = (config.get("compute") or {}).get("precision", PRECISION_DEFAULT)
     return out
 
 

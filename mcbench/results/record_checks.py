@@ -153,6 +153,7 @@ KNOWN_CONFIG = frozenset(
         "split",
         "evaluate",
         "adversarial",
+        "compute",
     }
 )
 
@@ -183,8 +184,8 @@ def _config_fields(config: dict, ran: bool, rerun: bool) -> None:
             key = spec.get("label") or spec["name"]
             if key in RESERVED:
                 raise bad(f"config.metrics[{i}]", key, "a metric key that no table column has")
-    for section in ("train", "split", "evaluate", "adversarial"):
-        if section in config or (rerun and section != "adversarial"):
+    for section in ("train", "split", "evaluate", "adversarial", "compute"):
+        if section in config or (rerun and section not in ("adversarial", "compute")):
             value = config.get(section)
             if value is not None or rerun:
                 object_at(value, f"config.{section}", "an object of settings")

@@ -42,6 +42,8 @@ def benchmark_document(record: dict) -> dict:
         track["connections"] = [_entry(c["connection"])]
     if (c.get("adversarial") or {}).get("endpoints"):
         track["adversarial"] = c["adversarial"]
+    # a record without compute settings computed in fp32, which "auto" may not mean here
+    track["compute"] = c.get("compute") or {"precision": "fp32"}
     return {"version": 1, "tracks": {c["track"]: track}}
 
 

@@ -49,13 +49,24 @@ class BenchmarkSource:
     profile: str | None = None
     tracks: tuple[str, ...] = ()
     blocked: tuple[str, ...] = ()
+    compute: tuple[tuple[str, object], ...] = ()
+    """The command line's compute settings (--precision, --compile), as (key, value)."""
+    device_type: str | None = None
+    """The device type ``precision: auto`` was resolved for where the run was planned."""
 
     def load(self) -> Benchmark:
         from mcbench.bench.load import load_benchmark
         from mcbench.registry import load_registry
 
         registry = load_registry(blocked=self.blocked)
-        return load_benchmark(self.file, registry, profile=self.profile, tracks=self.tracks)
+        return load_benchmark(
+            self.file,
+            registry,
+            profile=self.profile,
+            tracks=self.tracks,
+            compute=dict(self.compute),
+            device_type=self.device_type,
+        )
 
 
 @dataclass(frozen=True)

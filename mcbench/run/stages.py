@@ -21,6 +21,7 @@ from mcbench.toolkit.adversarial import adversarial_training_loss
 from mcbench.toolkit.checkpoint import Checkpoint
 from mcbench.toolkit.evaluation import accuracy, has_batchnorm, recalibrate_batchnorm
 from mcbench.toolkit.nets import Normalize, NormalizedNetwork
+from mcbench.toolkit.precision import autocast
 from mcbench.toolkit.training import cross_entropy, fit, seeded
 
 ProgressFactory = Callable[[str, int], Callable[[int, float], None]]
@@ -92,6 +93,8 @@ def train_endpoint(
             loss_fn=loss_fn,
             checkpoint=checkpoint,
             on_epoch=progress(label, s.epochs),
+            precision=cell.compute.precision,
+            compile=cell.compute.compile,
         )
         meta = {
             "identity": cell.endpoint_identity(role),
@@ -187,6 +190,8 @@ def repair_context(
         augment=cell.train.augment,
         checkpoint=checkpoint,
         on_epoch=on_epoch,
+        precision=cell.compute.precision,
+        compile=cell.compute.compile,
     )
 
 
@@ -221,7 +226,8 @@ def repair(
 # -- evaluation --------------------------------------------------------------------------
 def score(cell: Cell, model: torch.nn.Module, scoring: Scoring, device: torch.device) -> Scores:
     """Every metric of the cell on ``model``; None for a metric whose data the cell lacks.
-    What metrics note beside their values is under "notes"."""
+    What metrics note beside their values is under "notes". Each metric computes in the
+    cell's precision unless it asks for full precision."""
     ctx = MetricContext(
         model=model,
         clean=scoring.clean,
@@ -240,7 +246,9 @@ def score(cell: Cell, model: torch.nn.Module, scoring: Scoring, device: torch.de
     notes = {}
     for metric in cell.metrics:
         if all(available.get(need, False) for need in metric.entry.cls.needs):
-            scores[metric.key] = float(metric.instance.compute(ctx))
+            precision = "fp32" if metric.entry.cls.full_precision else cell.compute.precision
+            with autocast(device, precision):
+                scores[metric.key] = float(metric.instance.compute(ctx))
             if metric.name in ctx.notes:
                 notes[metric.key] = ctx.notes.pop(metric.name)
         else:
@@ -275,14 +283,15 @@ def score_endpoint(
 def recalibrate(cell: Cell, model: torch.nn.Module, bonafide: ImageSet, device) -> None:
     """BatchNorm statistics from the bonafide images, as the cell's evaluate settings say."""
     passes = cell.evaluate.recalibrate_augmented
-    recalibrate_batchnorm(
-        model,
-        bonafide,
-        device,
-        cell.evaluate.batch_size,
-        passes=max(passes, 1),
-        augment_seed=derived_seed("recalibrate", cell.seed) if passes else None,
-    )
+    with autocast(device, cell.compute.precision):  # the statistics themselves stay fp32
+        recalibrate_batchnorm(
+            model,
+            bonafide,
+            device,
+            cell.evaluate.batch_size,
+            passes=max(passes, 1),
+            augment_seed=derived_seed("recalibrate", cell.seed) if passes else None,
+        )
 
 
 def evaluate_points(
@@ -307,5 +316,8 @@ def evaluate_points(
             recalibrate(cell, model, bonafide, device)
         along.append({"t": point, **score(cell, model, scoring, device)})
         if held_out is not None:
-            held_out_accuracy.append(accuracy(model, held_out, device, cell.evaluate.batch_size))
+            with autocast(device, cell.compute.precision):
+                held_out_accuracy.append(
+                    accuracy(model, held_out, device, cell.evaluate.batch_size)
+                )
     return along, held_out_accuracy if held_out is not None else None

@@ -10,10 +10,12 @@ from mcbench.toolkit.augment import random_crop_flip
 
 
 def batches(data: ImageSet, batch_size: int, device: torch.device):
+    """DATA in order, BATCH_SIZE images at a time, as float batches on DEVICE. The uint8
+    images cross to the device in one copy (none where they are already there) and are
+    sliced there."""
+    images, labels = data.images.to(device), data.labels.to(device)
     for start in range(0, len(data), batch_size):
-        images = data.images[start : start + batch_size].to(device, non_blocking=True)
-        labels = data.labels[start : start + batch_size].to(device, non_blocking=True)
-        yield as_batch(images), labels
+        yield as_batch(images[start : start + batch_size]), labels[start : start + batch_size]
 
 
 @torch.inference_mode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import contextmanager
+from typing import Literal
 
 import torch
 from torch import nn
@@ -11,6 +12,7 @@ from torch import nn
 from mcbench.kinds.data import ImageSet, as_batch
 from mcbench.toolkit.augment import random_crop_flip
 from mcbench.toolkit.checkpoint import Checkpoint
+from mcbench.toolkit.precision import autocast
 
 
 def check_optimiser_values(s) -> None:
@@ -26,12 +28,24 @@ def check_optimiser_values(s) -> None:
         raise ValueError(f"weight_decay must be >= 0, got {s.weight_decay}")
 
 
+Schedule = Literal["garipov", "cosine", "constant", "onecycle"]
+"""The learning-rate schedules ``lr_factor`` knows (a settings field's type)."""
+
+ONECYCLE_PEAK = 0.25
+
+
 def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
     """Multiplier of the initial learning rate at the start of ``epoch`` (0-based).
-    garipov: constant for the first half, linear decay to 1% at 90%, then flat."""
+    garipov: constant for the first half, linear decay to 1% at 90%, then flat.
+    onecycle: linear warm-up from 10% to the full rate over the first quarter, then linear
+    decay towards 0 (short schedules that reach accuracy fast)."""
     alpha = epoch / epochs
     if schedule == "constant":
         return 1.0
+    if schedule == "onecycle":
+        if alpha < ONECYCLE_PEAK:
+            return 0.1 + 0.9 * alpha / ONECYCLE_PEAK
+        return (1.0 - alpha) / (1.0 - ONECYCLE_PEAK)
     if schedule == "cosine":
         import math
 
@@ -98,8 +112,14 @@ def fit(
     loss_fn: LossFn = cross_entropy,
     checkpoint: Checkpoint | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    precision: str = "fp32",
+    compile: bool = False,
 ) -> list[float]:
     """Train ``model`` in place; returns the mean training loss of every epoch.
+
+    The data is copied to ``device`` once and batches are drawn and augmented there.
+    ``precision`` is the forward passes' (``mcbench.toolkit.precision``); with ``compile``
+    the loss sees ``torch.compile(model)``, which shares ``model``'s parameters.
 
     Deterministic given ``seed`` (on one device), also across an interruption: the data
     order, augmentation and global RNG states are saved with every epoch's checkpoint.
@@ -121,6 +141,7 @@ def fit(
             losses, start = list(state["losses"]), int(state["epoch"])
         images, labels = data.images.to(device), data.labels.to(device)
         n = len(data)
+        forward = torch.compile(model) if compile else model
         for epoch in range(start, epochs):
             for group in optimizer.param_groups:
                 group["lr"] = lr * lr_factor(schedule, epoch, epochs)
@@ -132,7 +153,8 @@ def fit(
                 x = as_batch(images[index])
                 if augment:
                     x = random_crop_flip(x, generator)
-                loss = loss_fn(model, x, labels[index], generator)
+                with autocast(device, precision):
+                    loss = loss_fn(forward, x, labels[index], generator)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -26,6 +26,7 @@ class InputHessianEig(MetricPlugin):
     percent: ClassVar[bool] = False
     higher_is_better: ClassVar[bool | None] = False
     plot_axis: ClassVar[Literal["top", "bottom", "right"] | None] = "right"
+    full_precision: ClassVar[bool] = True  # Hessian-vector products need float32
 
     method: Literal["auto", "exact", "lanczos", "power"] = field(
         default="auto",

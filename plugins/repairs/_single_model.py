@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from mcbench.kinds import ModelPath, RepairContext, RepairPlugin
-from mcbench.toolkit.training import check_optimiser_values, fit, seeded
+from mcbench.toolkit.training import Schedule, check_optimiser_values, fit, seeded
 
 ENDPOINTS = ("A", "B")
 
@@ -52,6 +52,8 @@ def fit_on_bonafide(model: nn.Module, ctx: RepairContext, settings) -> None:
         seed=ctx.seed,
         checkpoint=ctx.checkpoint,
         on_epoch=ctx.on_epoch,
+        precision=ctx.precision,
+        compile=ctx.compile,
     )
 
 
@@ -97,7 +99,7 @@ class FinetuneFields:
     lr: float = field(default=0.01, metadata={"help": "learning rate"})
     momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
     weight_decay: float = field(default=5e-4, metadata={"help": "L2 penalty (SGD weight decay)"})
-    schedule: Literal["garipov", "cosine", "constant"] = field(
+    schedule: Schedule = field(
         default="constant", metadata={"help": "learning-rate schedule over the epochs"}
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -14,7 +14,7 @@ from torch.func import functional_call
 import mcbench
 from mcbench.kinds import EvasionAttack, ModelPath, RepairContext, RepairPlugin
 from mcbench.toolkit.curves import CurveModel
-from mcbench.toolkit.training import check_optimiser_values, fit
+from mcbench.toolkit.training import Schedule, check_optimiser_values, fit
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class PathRepair(RepairPlugin):
             "help": "applied as 0.5 * wd * ||w(t)||^2 on the point on the curve, not the bends"
         },
     )
-    schedule: Literal["garipov", "cosine", "constant"] = field(
+    schedule: Schedule = field(
         default="garipov", metadata={"help": "learning-rate schedule over the epochs"}
     )
     distill: float = field(
@@ -102,6 +102,7 @@ class PathRepair(RepairPlugin):
             loss_fn=loss,
             checkpoint=ctx.checkpoint,
             on_epoch=ctx.on_epoch,
+            precision=ctx.precision,
         )
         return {"interior": curve.interior.detach().cpu()}
 

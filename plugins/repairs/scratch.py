@@ -4,13 +4,13 @@ data alone; the tampered endpoints are never read."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import torch
 
 import mcbench
 from mcbench.kinds import RepairContext
-from mcbench.toolkit.training import check_optimiser_values, seeded
+from mcbench.toolkit.training import Schedule, check_optimiser_values, seeded
 from mcbench_plugins.repairs._single_model import SingleModelRepair, fit_on_bonafide, tensors_of
 
 
@@ -24,7 +24,7 @@ class ScratchRepair(SingleModelRepair):
     lr: float = field(default=0.05, metadata={"help": "initial learning rate"})
     momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
     weight_decay: float = field(default=5e-4, metadata={"help": "L2 penalty (SGD weight decay)"})
-    schedule: Literal["garipov", "cosine", "constant"] = field(
+    schedule: Schedule = field(
         default="garipov", metadata={"help": "learning-rate schedule over the epochs"}
     )
 

@@ -22,7 +22,7 @@ from mcbench.toolkit.surfaces import (
     num_corners,
     sample_point,
 )
-from mcbench.toolkit.training import check_optimiser_values, fit
+from mcbench.toolkit.training import Schedule, check_optimiser_values, fit
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class SurfaceRepair(RepairPlugin):
             "not the control points"
         },
     )
-    schedule: Literal["garipov", "cosine", "constant"] = field(
+    schedule: Schedule = field(
         default="garipov", metadata={"help": "learning-rate schedule over the epochs"}
     )
     grid: int = field(
@@ -107,6 +107,7 @@ class SurfaceRepair(RepairPlugin):
             loss_fn=loss,
             checkpoint=ctx.checkpoint,
             on_epoch=ctx.on_epoch,
+            precision=ctx.precision,
         )
         return {"interior": surface.interior.detach().cpu()}
 
