@@ -65,3 +65,18 @@ def test_dry_run_counts_unique_stages_and_estimates_from_records(write_yaml, tmp
     graph = build_graph(list(load_benchmark(more, registry).cells), Store(results))
     assert estimate(graph, results, device).seconds == pytest.approx(expected, rel=1e-9)
     assert estimate(graph, results, "another device").timed == 0
+    # fp32 rates say nothing of bf16 work: every stage of a bf16 run is left untimed
+    bf16 = load_benchmark(more, registry, compute={"precision": "bf16"}).cells
+    bf16_estimate = estimate(build_graph(list(bf16), Store(results)), results, device)
+    assert bf16_estimate.timed == 0 and sum(bf16_estimate.untimed.values()) > 0
+
+
+def test_every_endpoint_a_record_timed_counts_a_surfaces_third_too():
+    from mcbench.run.estimate import _measured
+
+    timings = {"endpoint_A_s": 1.0, "endpoint_B_s": 2.0, "endpoint_C_s": 3.0, "repair_s": 4.0}
+    found = _measured({"timings": {**timings, "endpoints_s": 6.0}, "reused": ["endpoint B"]})
+    assert sorted(found) == [("endpoint", 1.0), ("endpoint", 3.0), ("repair", 4.0)]
+    # a record older than per-endpoint timings: its two endpoints' mean
+    old = _measured({"timings": {"endpoints_s": 6.0, "evaluate_s": 5.0}, "reused": []})
+    assert sorted(old) == [("endpoint", 3.0), ("endpoint", 3.0), ("evaluate", 5.0)]

@@ -5,7 +5,8 @@ Rates are per unit of work: an endpoint's seconds per training epoch, a repair's
 repair epoch, a tamper per stage, an evaluation per evaluation of the same repair, grid
 and metrics, an endpoint's scores what one point of such a path costs. Work matches when
 the architecture, dataset and device are the same (and the repair, the attack or the
-metrics, where they set the cost)."""
+metrics, where they set the cost) and so is the precision (bf16 and fp32 run at different
+rates; a record without compute settings ran in fp32)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from mcbench.bench.cells import Cell
 from mcbench.hashing import content_hash
 from mcbench.run import plan
 from mcbench.run.graph import StageGraph
-from mcbench.vocabulary import ROLES
+from mcbench.vocabulary import CORNER_ROLES, ROLES
 
 
 def _plain(identity: dict | None) -> dict | None:
@@ -32,6 +33,8 @@ def _signature(kind: str, config: dict, device: str) -> str:
         "architecture": _plain(config["architecture"]),
         "dataset": _plain(config["dataset"]),
         "device": device,
+        "precision": (config.get("compute") or {}).get("precision", "fp32"),
+        "compile": bool((config.get("compute") or {}).get("compile", False)),
     }
     if kind == plan.REPAIR:
         base["repair"] = config["repair"]["name"]
@@ -58,12 +61,16 @@ def _measured(record: dict) -> list[tuple[str, float]]:
     """(kind, seconds) of the stages this record's cell computed itself."""
     timings, reused = record.get("timings") or {}, set(record.get("reused") or [])
     found = []
-    for role in ROLES:
+    for role in CORNER_ROLES:  # a surface's endpoints C and D too
         if f"endpoint {role}" in reused:
             continue
         if f"endpoint_{role}_s" in timings:
             found.append((plan.ENDPOINT, timings[f"endpoint_{role}_s"]))
-        elif "endpoints_s" in timings and not reused & {f"endpoint {r}" for r in ROLES}:
+        elif (
+            role in ROLES
+            and "endpoints_s" in timings
+            and not reused & {f"endpoint {r}" for r in ROLES}
+        ):
             found.append((plan.ENDPOINT, timings["endpoints_s"] / len(ROLES)))
         if f"tamper_{role}_s" in timings and f"tamper {role}" not in reused:
             found.append((plan.TAMPER, timings[f"tamper_{role}_s"]))
