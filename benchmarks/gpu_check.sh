@@ -3,7 +3,7 @@
 #
 #   OUT=/tmp/gpu-out DATA=/path/to/folder-with-cifar10-jpeg.tar.gz benchmarks/gpu_check.sh
 #
-# 1. the CUDA tests (tests/test_cuda.py, `pytest -m cuda`);
+# 1. the CUDA tests (`pytest -m cuda`: tests/test_cuda.py and the attacks' GPU checks);
 # 2. benchmarks/gpu_throughput.py: curve training and one evaluated t point, mcbench's path
 #    against the reference pipeline, bf16 and fp32;
 # 3. benchmarks/pgd_cost.py (against torchattacks, where it is installed) and
@@ -42,7 +42,8 @@ python3 -m pip install -q --no-deps --no-build-isolation -e . >"$OUT/install.txt
 python3 -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name())" \
     >>"$summary" 2>&1
 
-step cuda_tests 150 python3 -m pytest -m cuda -q -p no:cacheprovider tests/test_cuda.py
+step cuda_tests 150 python3 -m pytest -m cuda -q -p no:cacheprovider tests/test_cuda.py \
+    tests/test_pgd.py tests/test_cw.py
 step throughput_bf16 150 python3 benchmarks/gpu_throughput.py --device cuda --precision bf16 \
     --out "$OUT/throughput_bf16.json"
 step throughput_fp32 90 python3 benchmarks/gpu_throughput.py --device cuda --precision fp32 \

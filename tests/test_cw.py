@@ -345,6 +345,7 @@ def test_kappa_adds_a_logit_margin():
     assert_near_minimal(float(l2(adv, images)[0]), 0.5)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_runs_on_cuda(multiclass):
     _, weight, bias, xs, labels, near = multiclass

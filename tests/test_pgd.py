@@ -450,6 +450,7 @@ def test_model_parameters_and_gradients_untouched():
     assert not model.training
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
     model = linear_model(BINARY_W, BINARY_B)
