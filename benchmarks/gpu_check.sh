@@ -42,18 +42,19 @@ python3 -m pip install -q --no-deps --no-build-isolation -e . >"$OUT/install.txt
 python3 -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name())" \
     >>"$summary" 2>&1
 
-step cuda_tests 150 python3 -m pytest -m cuda -q -p no:cacheprovider tests/test_cuda.py \
+step cuda_tests 90 python3 -m pytest -m cuda -q -p no:cacheprovider tests/test_cuda.py \
     tests/test_pgd.py tests/test_cw.py
-step throughput_bf16 150 python3 benchmarks/gpu_throughput.py --device cuda --precision bf16 \
+step throughput_bf16 120 python3 benchmarks/gpu_throughput.py --device cuda --precision bf16 \
     --out "$OUT/throughput_bf16.json"
-step throughput_fp32 90 python3 benchmarks/gpu_throughput.py --device cuda --precision fp32 \
+step throughput_fp32 60 python3 benchmarks/gpu_throughput.py --device cuda --precision fp32 \
     --networks resnet18 --out "$OUT/throughput_fp32.json"
-step pgd 60 python3 benchmarks/pgd_cost.py --device cuda --archs resnet18 --epochs 1 \
+step pgd 45 python3 benchmarks/pgd_cost.py --device cuda --archs resnet18 --epochs 1 \
     --data-root "${DATA:-/nonexistent}" --cache "$MCBENCH_CACHE"
-step hessian 60 python3 benchmarks/hessian_cost.py --device cuda --samples 1000 --repeats 3
+step hessian 45 python3 benchmarks/hessian_cost.py --device cuda --samples 1000 --repeats 3 \
+    --archs convnet vgg16 preresnet20
 
 if [ -n "$DATA" ]; then
-    step gpu_profile 300 python3 -m mcbench run benchmarks.yaml --profile gpu \
+    step gpu_profile 180 python3 -m mcbench run benchmarks.yaml --profile gpu \
         --track backdoor-repair --data-root "$DATA" --results "$OUT/gpu-results" \
         --workers-per-gpu 4
     python3 benchmarks/main_job_time.py --from "$OUT/gpu-results" >"$OUT/gpu_profile_time.txt" 2>&1
