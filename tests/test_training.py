@@ -91,3 +91,38 @@ def test_training_resumes_bit_for_bit_after_an_interruption(tmp_path):
     assert losses == ref_losses
     for p, q in zip(reference.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(p, q)
+
+
+def test_a_resumed_training_counts_the_seconds_before_the_kill(tmp_path, registry, write_yaml):
+    from mcbench.bench.load import load_benchmark
+    from mcbench.run import plan, stages
+    from mcbench.run.cache import StageCache, data_copy
+    from mcbench.run.datasets import DatasetCache
+    from mcbench.run.store import Store
+    from mcbench.toolkit.training import training_seconds
+    from tests.conftest import TINY
+
+    class Killed(Exception):
+        pass
+
+    def killing(label, total):
+        def on_epoch(epoch, loss):
+            raise Killed
+
+        return on_epoch
+
+    cell = load_benchmark(write_yaml(TINY), registry).cells[0]
+    data = DatasetCache(None, tmp_path / "cache").load(cell.dataset)
+    store = Store(tmp_path / "results")
+    cache, cpu = StageCache(store, data_copy(data)), torch.device("cpu")
+    with pytest.raises(Killed):
+        stages.train_endpoint(cell, "A", data, cpu, cache, killing)
+    checkpoint = store.checkpoint(plan.ENDPOINT, cell.endpoint_key("A"))
+    first = training_seconds(checkpoint)
+    assert 0 < first and checkpoint.load()["epoch"] == 1
+    state = checkpoint.load()
+    checkpoint.save({**state, "seconds": 1000.0})  # as if the first epoch had taken long
+    quiet = lambda label, total: lambda epoch, loss: None  # noqa: E731
+    artifact = stages.train_endpoint(cell, "A", data, cpu, cache, quiet)
+    assert 1000.0 < artifact.meta["seconds"] < 1000.0 + 60
+    assert training_seconds(None) == 0.0

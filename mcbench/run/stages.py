@@ -22,7 +22,7 @@ from mcbench.toolkit.checkpoint import Checkpoint
 from mcbench.toolkit.evaluation import accuracy, has_batchnorm, recalibrate_batchnorm
 from mcbench.toolkit.nets import Normalize, NormalizedNetwork
 from mcbench.toolkit.precision import autocast
-from mcbench.toolkit.training import cross_entropy, fit, seeded
+from mcbench.toolkit.training import cross_entropy, fit, seeded, training_seconds
 
 ProgressFactory = Callable[[str, int], Callable[[int, float], None]]
 State = dict[str, torch.Tensor]
@@ -77,6 +77,7 @@ def train_endpoint(
             adversarial_training_loss(cell.adversarial.attack) if adversarial else cross_entropy
         )
         label = f"{stage.label} ({cell.architecture.name}{', adversarial' if adversarial else ''})"
+        before = training_seconds(checkpoint)  # the epochs trained before a kill, if any
         started = time.perf_counter()
         losses = fit(
             model,
@@ -100,7 +101,7 @@ def train_endpoint(
             "identity": cell.endpoint_identity(role),
             "train_loss": losses,
             "poisoned_images": poisoned,
-            "seconds": time.perf_counter() - started,
+            "seconds": before + time.perf_counter() - started,
         }
         return model.state_dict(), meta
 
@@ -215,9 +216,11 @@ def repair(
         ctx = repair_context(
             cell, endpoints, data, bonafide, device, checkpoint, progress(label, epochs)
         )
+        before = training_seconds(checkpoint)
         started = time.perf_counter()
         state = cell.repair.instance.fit(ctx)
-        meta = {"identity": cell.repair_identity(), "seconds": time.perf_counter() - started}
+        seconds = before + time.perf_counter() - started
+        meta = {"identity": cell.repair_identity(), "seconds": seconds}
         return state, meta
 
     return cache.tensors(stage.stage, stage.key, stage.inputs, compute)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Literal
@@ -85,6 +86,13 @@ def requires_grad_only(model: nn.Module, params=()):
             p.requires_grad_(flag)
 
 
+def training_seconds(checkpoint: Checkpoint | None) -> float:
+    """The seconds ``fit`` had trained for when it saved ``checkpoint`` (0 without one): a
+    resumed stage adds them to its own, so its time counts the epochs before the kill."""
+    state = checkpoint.load() if checkpoint else None
+    return float(state.get("seconds", 0.0)) if state else 0.0
+
+
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 """loss(model, images, labels, generator); draw any randomness from ``generator`` (it is
 checkpointed with the training state)."""
@@ -131,7 +139,7 @@ def fit(
         optimizer = torch.optim.SGD(trainable, lr=lr, momentum=momentum, weight_decay=weight_decay)
         generator = torch.Generator().manual_seed(seed)
         losses: list[float] = []
-        start = 0
+        start, spent, started = 0, 0.0, time.perf_counter()
         state = checkpoint.load() if checkpoint else None
         if state is not None:
             model.load_state_dict(state["model"])
@@ -139,6 +147,7 @@ def fit(
             generator.set_state(state["generator"])
             torch.set_rng_state(state["torch_rng"])
             losses, start = list(state["losses"]), int(state["epoch"])
+            spent = float(state.get("seconds", 0.0))
         images, labels = data.images.to(device), data.labels.to(device)
         n = len(data)
         forward = torch.compile(model) if compile else model
@@ -170,6 +179,7 @@ def fit(
                         "torch_rng": torch.get_rng_state(),
                         "losses": losses,
                         "epoch": epoch + 1,
+                        "seconds": spent + time.perf_counter() - started,
                     }
                 )
             if on_epoch:
