@@ -90,7 +90,7 @@ def training_seconds(checkpoint: Checkpoint | None) -> float:
     """The seconds ``fit`` had trained for when it saved ``checkpoint`` (0 without one): a
     resumed stage adds them to its own, so its time counts the epochs before the kill."""
     state = checkpoint.load() if checkpoint else None
-    return float(state.get("seconds", 0.0)) if state else 0.0
+    return float(state.get("seconds", 0.0)) if isinstance(state, dict) else 0.0
 
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
