@@ -20,9 +20,11 @@ LEADERBOARDS = Path(__file__).resolve().parents[1] / "leaderboards"
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
+    """The records of the cpu profile's tables (leaderboards/*-cpu), in one results folder:
+    every track, one attack setting and one seed each."""
     folder = tmp_path_factory.mktemp("published")
     (folder / "records").mkdir()
-    for record in LEADERBOARDS.glob("*/records/*.json"):
+    for record in LEADERBOARDS.glob("*-cpu/records/*.json"):
         shutil.copy(record, folder / "records" / record.name)
     return folder
 

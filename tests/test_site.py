@@ -261,10 +261,11 @@ def expected_summary_rows(leaderboards: Path) -> int:
 
 
 def test_the_expected_row_count_from_the_records():
-    """The published tables have one seed per configuration: one row per record."""
+    """No two successful records of a published table share a summary row (configuration
+    and reported t; seeds of one configuration that report different t are rows of their
+    own): one row per record."""
     records = [json.loads(p.read_text()) for p in LEADERBOARDS.glob("*/records/*.json")]
     ok = [r for r in records if r["status"] == "ok"]
-    assert {r["config"]["seed"] for r in ok} == {0}
     assert expected_summary_rows(LEADERBOARDS) == len(ok)
 
 
