@@ -9,8 +9,16 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from mcbench.results.plots import budget_figures, path_figures, write_plots
+from mcbench.results.plots import (
+    TITLE_WIDTH,
+    _title_lines,
+    budget_figures,
+    path_figures,
+    write_plots,
+)
 from mcbench.results.record_reader import from_json
 
 EVASION_RESULTS = Path(__file__).resolve().parents[1] / "leaderboards" / "evasion-path-cpu"
@@ -400,3 +408,16 @@ def test_connections_are_styled_in_the_order_their_cells_ran():
         # the first style is a solid line with circles, the second dash-dot with squares
         assert line(top, f"{first}: clean_accuracy").get_marker() == "o"
         assert line(top, f"{second}: clean_accuracy").get_marker() == "s"
+
+
+@given(st.lists(st.text(alphabet="abc(),=-", min_size=1, max_size=90), min_size=1, max_size=8))
+def test_a_long_title_breaks_between_parts_within_the_width(parts):
+    title = _title_lines(parts)
+    lines = title.split("\n")
+    assert " · ".join(lines) == " · ".join(parts)  # every part, in order, none cut
+    for line in lines:
+        assert len(line) <= TITLE_WIDTH or line in parts  # only a lone part may be longer
+    for first, second in zip(
+        lines, lines[1:]
+    ):  # a line breaks only where the next part would overflow
+        assert len(first) + 3 + len(second.split(" · ")[0]) > TITLE_WIDTH

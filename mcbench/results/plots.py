@@ -221,8 +221,9 @@ def _path_figure(
     right = bottom.twinx() if any(context.on_right(m) for m in bottom_metrics) else None
     seeds = int(summary.seeds.max())
     top.set_title(
-        f"{_group_title(where)} · budget {where['budget']} · "
-        f"{seeds} seed{'s' if seeds != 1 else ''}"
+        _title_lines(
+            [*_group_parts(where), f"budget {where['budget']}", f"{seeds} seed{'s' * (seeds != 1)}"]
+        )
     )
 
     for connection in connections:
@@ -478,11 +479,31 @@ def _reported_t(records: list[dict], labels: dict) -> dict[tuple, list[float]]:
     return out
 
 
-def _group_title(where: dict) -> str:
+def _group_parts(where: dict) -> list[str]:
     parts = [where[k] for k in ATTACKED if where[k] != "-"]
     if "repair" in where:
         parts.append(where["repair"])
-    return " · ".join(parts)
+    return parts
+
+
+def _group_title(where: dict) -> str:
+    return " · ".join(_group_parts(where))
+
+
+TITLE_WIDTH = 72
+"""Characters per line of a path figure's title, which shares the width with the legend."""
+
+
+def _title_lines(parts: list[str]) -> str:
+    """PARTS joined by " · ", broken into lines of at most TITLE_WIDTH characters between
+    parts (a longer part stands on its own line)."""
+    lines: list[str] = []
+    for part in parts:
+        if lines and len(lines[-1]) + 3 + len(part) <= TITLE_WIDTH:
+            lines[-1] += " · " + part
+        else:
+            lines.append(part)
+    return "\n".join(lines)
 
 
 def _unique(name: str, taken: dict) -> str:
