@@ -1,0 +1,49 @@
+"""benchmarks/t_rule_replay.py on the published bonafide-rule table: replayed at each
+record's own tolerance, the rule picks the t the run reported; the best point with the
+trigger in view is recomputed from the path by hand."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "t_rule_replay.py"
+TABLE = ROOT / "leaderboards" / "backdoor-repair-cpu-bonafide"
+
+
+def replay(*args: str) -> list[list[str]]:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), str(TABLE), *args],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if line.startswith("| ")][1:]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def test_the_replay_at_the_records_tolerance_is_the_reported_t():
+    records = [json.loads(p.read_text()) for p in sorted((TABLE / "records").glob("*.json"))]
+    assert records and all(r["t_rule"]["tolerance"] == 0.02 for r in records)
+    expected = sorted(
+        (r["config"]["budget"], f"t={r['reported_t']:g}", _best(r["path"])) for r in records
+    )
+    rows = replay("--tolerances", "0.02", "0.5")
+    assert len(rows) == len(records)
+    chosen = sorted((int(budget), own.split(":")[0], best) for _, budget, own, _, best in rows)
+    assert chosen == expected
+    assert all(row[2].endswith("*") and not row[3].endswith("*") for row in rows)
+
+
+def _best(path: list[dict]) -> str:
+    """The highest clean accuracy among the interior points with attack success <= 10%."""
+    best = None
+    for point in path:
+        if 0 < point["t"] < 1 and point["attack_success_rate"] <= 0.10:
+            if best is None or point["clean_accuracy"] > best["clean_accuracy"]:
+                best = point
+    if best is None:
+        return "none"
+    return (
+        f"t={best['t']:g}: {100 * best['clean_accuracy']:.1f} / "
+        f"{100 * best['attack_success_rate']:.1f}"
+    )
