@@ -417,7 +417,6 @@ def test_a_long_title_breaks_between_parts_within_the_width(parts):
     assert " · ".join(lines) == " · ".join(parts)  # every part, in order, none cut
     for line in lines:
         assert len(line) <= TITLE_WIDTH or line in parts  # only a lone part may be longer
-    for first, second in zip(
-        lines, lines[1:]
-    ):  # a line breaks only where the next part would overflow
+    # a line breaks only where the next part would overflow it
+    for first, second in zip(lines, lines[1:]):
         assert len(first) + 3 + len(second.split(" · ")[0]) > TITLE_WIDTH
