@@ -13,10 +13,12 @@ looking at this output uses the trigger: it is a sensitivity analysis, not a rul
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from tabulate import tabulate
 
+from mcbench.errors import ConfigError
 from mcbench.results.labels import plugin_labels
 from mcbench.results.record_reader import load_records
 from mcbench.run.t_rule import CURVE_ENDS, choose_point
@@ -28,14 +30,30 @@ def scores(point: dict) -> str:
     )
 
 
+def fraction(text: str) -> float:
+    """A command-line number in [0, 1] (argparse's type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1], got {text!r}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", type=Path, help="a folder holding records/")
-    parser.add_argument("--tolerances", type=float, nargs="+", default=[0.02, 0.03, 0.05])
-    parser.add_argument("--asr", type=float, default=0.10)
+    parser.add_argument(
+        "--tolerances", type=fraction, nargs="+", default=[0.02, 0.03, 0.05], metavar="T"
+    )
+    parser.add_argument("--asr", type=fraction, default=0.10)
     args = parser.parse_args()
 
-    records, _ = load_records(args.results)
+    try:
+        records, _ = load_records(args.results)
+    except (FileNotFoundError, ConfigError) as e:
+        parser.exit(2, f"error: {e}\n")
     attacks = plugin_labels(records)["attack"]  # the parameters that tell them apart
     rows = []
     for record in records:
@@ -54,6 +72,10 @@ def main() -> None:
         best = max(clean, key=lambda p: p["clean_accuracy"], default=None)
         row.append(scores(best) if best else "none")
         rows.append(row)
+    if not rows:
+        parser.exit(
+            2, f"error: {args.results}: no record whose t was chosen by the bonafide rule\n"
+        )
     rows.sort(key=lambda row: (row[0], row[1]))
     headers = [
         "attack, seed",

@@ -47,3 +47,17 @@ def _best(path: list[dict]) -> str:
         f"t={best['t']:g}: {100 * best['clean_accuracy']:.1f} / "
         f"{100 * best['attack_success_rate']:.1f}"
     )
+
+
+def test_bad_input_is_one_error_line_with_exit_code_2(tmp_path):
+    cases = [
+        ([str(tmp_path / "missing")], "no records folder"),
+        ([str(ROOT / "leaderboards" / "evasion-path-cpu")], "no record whose t was chosen"),
+        ([str(TABLE), "--tolerances", "-1"], "expected a fraction in [0, 1], got '-1'"),
+        ([str(TABLE), "--asr", "nan"], "expected a fraction in [0, 1], got 'nan'"),
+    ]
+    for args, message in cases:
+        done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True)
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr and "Traceback" not in done.stderr
+        assert done.stdout == ""
