@@ -25,9 +25,8 @@ from mcbench.run.t_rule import CURVE_ENDS, choose_point
 
 
 def scores(point: dict) -> str:
-    return f"t={point['t']:g}: {100 * point['clean_accuracy']:.1f} / " + (
-        f"{100 * point['attack_success_rate']:.1f}"
-    )
+    clean, attack = 100 * point["clean_accuracy"], 100 * point["attack_success_rate"]
+    return f"t={point['t']:g}: {clean:.1f} / {attack:.1f}"
 
 
 def fraction(text: str) -> float:
