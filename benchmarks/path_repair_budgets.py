@@ -38,6 +38,9 @@ VARIANTS = {
     "distill-0.9+bn-augmented": ({"distill": 0.9}, {"passes": 4, "augment": True}),
     "distill-0.9+lr-0.05": ({"distill": 0.9, "lr": 0.05}, {"passes": 1, "augment": False}),
     "lr-0.05+bn-augmented": ({"lr": 0.05}, {"passes": 4, "augment": True}),
+    "cutout-16+bn-augmented": ({"cutout": 16}, {"passes": 4, "augment": True}),
+    "cutout-24+bn-augmented": ({"cutout": 24}, {"passes": 4, "augment": True}),
+    "cutout-32+bn-augmented": ({"cutout": 32}, {"passes": 4, "augment": True}),
     "lr-0.05+no-augment+bn-augmented": (
         {"lr": 0.05, "augment": False},
         {"passes": 4, "augment": True},
@@ -147,7 +150,7 @@ def main() -> None:
             shown = (
                 f"no interior t with ASR <= {args.asr:.0%}"
                 if best is None
-                else f"t={best['t']:.1f} clean {best['clean_accuracy']:.3f} "
+                else f"t={best['t']:g} clean {best['clean_accuracy']:.3f} "
                 f"ASR {best['attack_success_rate']:.3f} (-{row['drop_points']:.1f} points)"
             )
             print(f"n={budget:<5} {variant:<14} t=0 clean {row['t0_clean']:.3f}  {shown}  "

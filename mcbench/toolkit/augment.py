@@ -17,3 +17,15 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) 
     batch = torch.arange(n, device=x.device)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # [n, h, w, c]
     return out.permute(0, 3, 1, 2)  # channels-last memory order
+
+
+def cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """Cutout (DeVries & Taylor 2017): per image, a ``size`` x ``size`` square centred on
+    a uniformly drawn pixel, clipped at the borders, is set to zero in every channel."""
+    n, _, h, w = x.shape
+    rows = torch.randint(0, h, (n,), generator=generator).to(x.device) - size // 2
+    cols = torch.randint(0, w, (n,), generator=generator).to(x.device) - size // 2
+    r = torch.arange(h, device=x.device)[None, :, None] - rows[:, None, None]  # [n, h, 1]
+    c = torch.arange(w, device=x.device)[None, None, :] - cols[:, None, None]  # [n, 1, w]
+    hole = (r >= 0) & (r < size) & (c >= 0) & (c < size)  # [n, h, w]
+    return x.masked_fill(hole[:, None], 0.0)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from mcbench.kinds.data import ImageSet, as_batch
+from mcbench.toolkit.augment import cutout as erase_square
 from mcbench.toolkit.augment import random_crop_flip
 from mcbench.toolkit.checkpoint import Checkpoint
 from mcbench.toolkit.precision import autocast
@@ -118,6 +119,7 @@ def fit(
     device: torch.device,
     seed: int,
     loss_fn: LossFn = cross_entropy,
+    cutout: int = 0,
     checkpoint: Checkpoint | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
     precision: str = "fp32",
@@ -126,6 +128,8 @@ def fit(
     """Train ``model`` in place; returns the mean training loss of every epoch.
 
     The data is copied to ``device`` once and batches are drawn and augmented there.
+    With ``cutout`` > 0 every image also has a square of that side erased
+    (``mcbench.toolkit.augment.cutout``), after the crop and flip.
     ``precision`` is the forward passes' (``mcbench.toolkit.precision``); with ``compile``
     the loss sees ``torch.compile(model)``, which shares ``model``'s parameters.
 
@@ -162,6 +166,8 @@ def fit(
                 x = as_batch(images[index])
                 if augment:
                     x = random_crop_flip(x, generator)
+                if cutout:
+                    x = erase_square(x, cutout, generator)
                 with autocast(device, precision):
                     loss = loss_fn(forward, x, labels[index], generator)
                 optimizer.zero_grad(set_to_none=True)

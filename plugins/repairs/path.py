@@ -49,6 +49,14 @@ class PathRepair(RepairPlugin):
         default=4.0,
         metadata={"help": "softening T of the distillation", "omit_at_default": True},
     )
+    cutout: int = field(
+        default=0,
+        metadata={
+            "help": "side in pixels of a square erased at a random place in every bonafide "
+            "image of every step, after the crop and flip (0: none)",
+            "omit_at_default": True,
+        },
+    )
     adversarial: EvasionAttack | None = field(
         default=None,
         metadata={
@@ -61,6 +69,8 @@ class PathRepair(RepairPlugin):
         check_optimiser_values(self)
         if not 0.0 <= self.distill <= 1.0:
             raise ValueError(f"distill must be in [0, 1], got {self.distill}")
+        if self.cutout < 0:
+            raise ValueError(f"cutout must be >= 0 pixels, got {self.cutout}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
 
@@ -100,6 +110,7 @@ class PathRepair(RepairPlugin):
             device=ctx.device,
             seed=ctx.seed,
             loss_fn=loss,
+            cutout=self.cutout,
             checkpoint=ctx.checkpoint,
             on_epoch=ctx.on_epoch,
             precision=ctx.precision,
