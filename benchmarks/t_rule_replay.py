@@ -53,7 +53,7 @@ def main() -> None:
         records, _ = load_records(args.results)
     except (FileNotFoundError, ConfigError) as e:
         parser.exit(2, f"error: {e}\n")
-    attacks = plugin_labels(records)["attack"]  # the parameters that tell them apart
+    labels = plugin_labels(records)  # names plus the parameters that tell them apart
     rows = []
     for record in records:
         rule = record.get("t_rule") or {}
@@ -62,7 +62,12 @@ def main() -> None:
         path = record["path"]
         positions = [(point["t"],) for point in path]
         config = record["config"]
-        row = [f"{attacks[record['cell_id']]} seed {config['seed']}", config["budget"]]
+        cell = record["cell_id"]
+        row = [
+            f"{labels['attack'][cell]} seed {config['seed']}",
+            labels["repair"][cell],
+            config["budget"],
+        ]
         for tolerance in args.tolerances:
             choice = choose_point(positions, rule["held_out_accuracy"], CURVE_ENDS, tolerance)
             mark = "*" if tolerance == rule["tolerance"] else ""
@@ -75,9 +80,10 @@ def main() -> None:
         parser.exit(
             2, f"error: {args.results}: no record whose t was chosen by the bonafide rule\n"
         )
-    rows.sort(key=lambda row: (row[0], row[1]))
+    rows.sort(key=lambda row: (row[0], row[1], row[2]))
     headers = [
         "attack, seed",
+        "repair",
         "budget",
         *(f"tolerance {t:g}" for t in args.tolerances),
         f"best t with ASR <= {args.asr:.0%}",

@@ -24,14 +24,30 @@ def replay(*args: str) -> list[list[str]]:
 def test_the_replay_at_the_records_tolerance_is_the_reported_t():
     records = [json.loads(p.read_text()) for p in sorted((TABLE / "records").glob("*.json"))]
     assert records and all(r["t_rule"]["tolerance"] == 0.02 for r in records)
+    cutouts = {r["config"]["repair"]["params"].get("cutout", "-") for r in records}
     expected = sorted(
-        (r["config"]["budget"], f"t={r['reported_t']:g}", _best(r["path"])) for r in records
+        (
+            _repair(r, len(cutouts) > 1),
+            r["config"]["budget"],
+            f"t={r['reported_t']:g}",
+            _best(r["path"]),
+        )
+        for r in records
     )
     rows = replay("--tolerances", "0.02", "0.5")
     assert len(rows) == len(records)
-    chosen = sorted((int(budget), own.split(":")[0], best) for _, budget, own, _, best in rows)
+    chosen = sorted(
+        (repair, int(budget), own.split(":")[0], best) for _, repair, budget, own, _, best in rows
+    )
     assert chosen == expected
-    assert all(row[2].endswith("*") and not row[3].endswith("*") for row in rows)
+    assert all(row[3].endswith("*") and not row[4].endswith("*") for row in rows)
+
+
+def _repair(record: dict, cutouts_differ: bool) -> str:
+    """The row's repair label: "path", or "path(cutout=N)" where the records differ in it."""
+    if not cutouts_differ:
+        return "path"
+    return f"path(cutout={record['config']['repair']['params'].get('cutout', '-')})"
 
 
 def _best(path: list[dict]) -> str:
