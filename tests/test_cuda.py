@@ -12,7 +12,7 @@ from torch import nn
 
 from mcbench.cli import cli
 from mcbench.kinds.data import ImageSet, as_batch
-from mcbench.toolkit.augment import random_crop_flip
+from mcbench.toolkit.augment import cutout, random_crop_flip
 from mcbench.toolkit.curves import CurveModel
 from mcbench.toolkit.evaluation import predict, recalibrate_batchnorm
 from mcbench.toolkit.nets import Normalize, NormalizedNetwork
@@ -55,6 +55,10 @@ def test_augmentation_on_the_device_is_the_cpus_bit_for_bit():
     on_gpu = random_crop_flip(x.to(GPU), torch.Generator().manual_seed(5))
     assert on_gpu.device.type == "cuda"
     assert torch.equal(on_gpu.cpu(), on_cpu)
+    erased_on_cpu = cutout(on_cpu, 6, torch.Generator().manual_seed(6))
+    erased_on_gpu = cutout(on_gpu, 6, torch.Generator().manual_seed(6))
+    assert erased_on_gpu.device.type == "cuda"
+    assert torch.equal(erased_on_gpu.cpu(), erased_on_cpu)
 
 
 def test_training_on_the_gpu_follows_the_cpus():
