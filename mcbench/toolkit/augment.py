@@ -23,9 +23,9 @@ def cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tens
     """Cutout (DeVries & Taylor 2017): per image, a ``size`` x ``size`` square centred on
     a uniformly drawn pixel, clipped at the borders, is set to zero in every channel."""
     n, _, h, w = x.shape
-    rows = torch.randint(0, h, (n,), generator=generator).to(x.device) - size // 2
-    cols = torch.randint(0, w, (n,), generator=generator).to(x.device) - size // 2
-    r = torch.arange(h, device=x.device)[None, :, None] - rows[:, None, None]  # [n, h, 1]
-    c = torch.arange(w, device=x.device)[None, None, :] - cols[:, None, None]  # [n, 1, w]
+    top = torch.randint(0, h, (n,), generator=generator).to(x.device) - size // 2
+    left = torch.randint(0, w, (n,), generator=generator).to(x.device) - size // 2
+    r = torch.arange(h, device=x.device)[None, :, None] - top[:, None, None]  # [n, h, 1]
+    c = torch.arange(w, device=x.device)[None, None, :] - left[:, None, None]  # [n, 1, w]
     hole = (r >= 0) & (r < size) & (c >= 0) & (c < size)  # [n, h, w]
     return x.masked_fill(hole[:, None], 0.0)
