@@ -178,8 +178,11 @@ class Cell:
                 "stage": "endpoint-eval",
                 "endpoint": key,
                 "split": to_plain(self.split),
-                # an endpoint's scores do not depend on how t is chosen
-                "evaluate": self._eval_identity(replace(self.evaluate, t_rule="fixed")),
+                # an endpoint's scores do not depend on how t is chosen, nor on how the
+                # points' statistics are anchored to the endpoints'
+                "evaluate": self._eval_identity(
+                    replace(self.evaluate, t_rule="fixed", recalibrate_anchored=False)
+                ),
                 **({"injection": _identity(self.attack)} if untampered else {}),
             }
         )

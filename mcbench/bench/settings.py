@@ -82,6 +82,15 @@ class EvalSettings:
             "omit_at_default": True,
         },
     )
+    recalibrate_anchored: bool = field(
+        default=False,
+        metadata={
+            "help": "correct the recomputed BatchNorm statistics at every point of a path or "
+            "surface by the error recomputing makes at the endpoints, weighted by each "
+            "endpoint's share of the point: the endpoints keep their statistics as trained",
+            "omit_at_default": True,
+        },
+    )
     t_rule: Literal["fixed", "bonafide"] = field(
         default="fixed",
         metadata={
@@ -115,6 +124,11 @@ class EvalSettings:
         if not 0 <= self.recalibrate_augmented <= 100:
             raise ValueError(
                 f"recalibrate_augmented must be 0 to 100 passes, got {self.recalibrate_augmented}"
+            )
+        if self.recalibrate_anchored and not self.recalibrate_bn:
+            raise ValueError(
+                "recalibrate_anchored corrects recomputed BatchNorm statistics: it needs "
+                "recalibrate_bn: true"
             )
         if self.t_rule not in ("fixed", "bonafide"):
             raise ValueError(f"t_rule must be 'fixed' or 'bonafide', got {self.t_rule!r}")

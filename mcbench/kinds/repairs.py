@@ -61,6 +61,13 @@ class ModelPath:
     def model_at(self, point: Point) -> nn.Module:
         raise NotImplementedError
 
+    def endpoint_weights(self, point: Point) -> tuple[float, ...] | None:
+        """Each endpoint's share of ``point`` when the endpoints are joined in the simplest
+        way (a straight line, a flat triangle or square), in ``ctx.endpoints`` order and
+        summing to 1; None where the model has no place between the endpoints. Used only to
+        anchor BatchNorm statistics to the endpoints' (``evaluate: recalibrate_anchored``)."""
+        return None
+
 
 class RepairPlugin(Plugin):
     kind = "repair"

@@ -19,10 +19,24 @@ from mcbench.vocabulary import ENDPOINT_AXES
 # What a row's numbers depend on besides the repair being compared: the data, the attacked
 # endpoints (how they were trained and attacked), the budget and the evaluation's t rule.
 PROTOCOL = ("track", *ENDPOINT_AXES, "budget", "split", "train", "adversarial")
-T_RULE = ("report_t", "recalibrate_bn", "recalibrate_augmented", "t_rule", "holdout", "tolerance")
+T_RULE = (
+    "report_t",
+    "recalibrate_bn",
+    "recalibrate_augmented",
+    "recalibrate_anchored",
+    "t_rule",
+    "holdout",
+    "tolerance",
+)
 # What a record without these settings followed (EvalSettings' defaults: records leave
 # out the ones at their default, as did the records written before they existed).
-T_RULE_DEFAULTS = {"t_rule": "fixed", "holdout": 0.2, "tolerance": 0.02, "recalibrate_augmented": 0}
+T_RULE_DEFAULTS = {
+    "t_rule": "fixed",
+    "holdout": 0.2,
+    "tolerance": 0.02,
+    "recalibrate_augmented": 0,
+    "recalibrate_anchored": False,
+}
 # The settings each rule leaves unused: they do not keep rows apart.
 T_RULE_UNUSED = {"fixed": ("holdout", "tolerance"), "bonafide": ("report_t",)}
 # The numeric precision of a record's forward passes (records without it computed in fp32);

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from copy import deepcopy
 
 import torch
 
@@ -19,7 +20,14 @@ from mcbench.run.seeds import derived_seed
 from mcbench.run.split import Scoring
 from mcbench.toolkit.adversarial import adversarial_training_loss
 from mcbench.toolkit.checkpoint import Checkpoint
-from mcbench.toolkit.evaluation import accuracy, has_batchnorm, recalibrate_batchnorm
+from mcbench.toolkit.evaluation import (
+    Statistics,
+    accuracy,
+    anchor_batchnorm,
+    batchnorm_statistics,
+    has_batchnorm,
+    recalibrate_batchnorm,
+)
 from mcbench.toolkit.nets import Normalize, NormalizedNetwork
 from mcbench.toolkit.precision import autocast
 from mcbench.toolkit.training import cross_entropy, fit, seeded, training_seconds
@@ -297,6 +305,25 @@ def recalibrate(cell: Cell, model: torch.nn.Module, bonafide: ImageSet, device) 
         )
 
 
+def endpoint_anchors(
+    cell: Cell, endpoints: tuple[torch.nn.Module, ...], bonafide: ImageSet, device
+) -> tuple[list[Statistics], list[Statistics]] | None:
+    """The endpoints' BatchNorm statistics as trained and as ``recalibrate`` recomputes
+    them, when the cell anchors the points' statistics to the endpoints' (None otherwise)."""
+    evaluate = cell.evaluate
+    if not (evaluate.recalibrate_bn and evaluate.recalibrate_anchored):
+        return None
+    if not any(has_batchnorm(m) for m in endpoints):
+        return None
+    trained, recomputed = [], []
+    for endpoint in endpoints:
+        trained.append(batchnorm_statistics(endpoint))
+        copy = deepcopy(endpoint)
+        recalibrate(cell, copy, bonafide, device)
+        recomputed.append(batchnorm_statistics(copy))
+    return trained, recomputed
+
+
 def evaluate_points(
     cell: Cell,
     endpoints: tuple[State, ...],
@@ -312,11 +339,15 @@ def evaluate_points(
     With HELD_OUT bonafide images, also each model's accuracy on them (None without)."""
     ctx = repair_context(cell, endpoints, data, bonafide, device)
     path = cell.repair.instance.path(ctx, repaired, cell.evaluate.points)
+    anchors = endpoint_anchors(cell, ctx.endpoints, bonafide, device)
     along, held_out_accuracy = [], []
     for point in path.points:
         model = path.model_at(point).to(device)
         if cell.evaluate.recalibrate_bn and has_batchnorm(model):
             recalibrate(cell, model, bonafide, device)
+            weights = path.endpoint_weights(point) if anchors else None
+            if weights is not None:
+                anchor_batchnorm(model, weights, *anchors)
         along.append({"t": point, **score(cell, model, scoring, device)})
         if held_out is not None:
             with autocast(device, cell.compute.precision):

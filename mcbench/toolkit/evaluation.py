@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -77,3 +79,55 @@ def recalibrate_batchnorm(
     for bn, momentum in zip(norms, saved):
         bn.momentum = momentum
     model.eval()
+
+
+Statistics = dict[str, tuple[torch.Tensor, torch.Tensor]]
+"""Every BatchNorm's running (mean, variance), by module name."""
+
+
+def batchnorm_statistics(model: nn.Module) -> Statistics:
+    """Copies of every BatchNorm's running mean and variance (layers without running
+    statistics are left out)."""
+    return {
+        name: (m.running_mean.detach().clone(), m.running_var.detach().clone())
+        for name, m in model.named_modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None
+    }
+
+
+@torch.no_grad()
+def anchor_batchnorm(
+    model: nn.Module,
+    weights: Sequence[float],
+    trained: Sequence[Statistics],
+    recomputed: Sequence[Statistics],
+) -> None:
+    """Correct MODEL's recomputed BatchNorm statistics by the error recomputing made at the
+    endpoints, weighted by WEIGHTS (each endpoint's share of the point, summing to 1):
+    mean += sum_i w_i (trained_i - recomputed_i) and var *= prod_i (trained_i /
+    recomputed_i) ** w_i. TRAINED holds the endpoints' statistics as trained, RECOMPUTED
+    theirs recomputed the way MODEL's were. At an endpoint (weight 1) the model gets that
+    endpoint's statistics as trained; between them, the systematic part of the error (few
+    images, a bonafide set unlike the training mix) is taken out as far as the endpoints
+    show it."""
+    if not len(weights) == len(trained) == len(recomputed):
+        raise ValueError(
+            f"{len(weights)} weights for {len(trained)} trained and {len(recomputed)} "
+            "recomputed sets of statistics"
+        )
+    tiny = torch.finfo(torch.float32).tiny
+    for name, m in model.named_modules():
+        if not isinstance(m, nn.modules.batchnorm._BatchNorm) or m.running_mean is None:
+            continue
+        shift = torch.zeros_like(m.running_mean)
+        log_scale = torch.zeros_like(m.running_var)
+        for w, done, redone in zip(weights, trained, recomputed):
+            if w == 0:
+                continue
+            (mean, var), (mean_again, var_again) = done[name], redone[name]
+            shift += w * (mean - mean_again).to(shift)
+            log_scale += w * (var.clamp_min(tiny).log() - var_again.clamp_min(tiny).log()).to(
+                log_scale
+            )
+        m.running_mean += shift
+        m.running_var *= log_scale.exp()

@@ -90,6 +90,12 @@ def coefficients(shape: Shape, degree: int, uv) -> torch.Tensor:
     return (bv[:, None] * bu[None, :]).reshape(-1)  # (i, j) with j the outer index
 
 
+def corner_weights(shape: Shape, uv) -> tuple[float, ...]:
+    """Each corner model's share of ``uv`` on the degree-1 surface (barycentric on the
+    triangle, bilinear on the square), in the order of the models."""
+    return tuple(coefficients(shape, 1, uv).tolist())
+
+
 def bernstein(degree: int, t: torch.Tensor) -> torch.Tensor:
     """B_k^n(t) = C(n, k) t^k (1 - t)^(n - k) for k = 0..n."""
     k = torch.arange(degree + 1, dtype=torch.float32)

@@ -195,6 +195,9 @@ class CurvePath(ModelPath):
     def model_at(self, point: float | None) -> nn.Module:
         return self.curve.model_at(point)
 
+    def endpoint_weights(self, point: float | None) -> tuple[float, float]:
+        return (1.0 - point, point)
+
 
 @mcbench.hookimpl
 def mcbench_register_repairs(register):

@@ -18,6 +18,7 @@ from mcbench.toolkit.surfaces import (
     Point,
     SurfaceModel,
     corner_positions,
+    corner_weights,
     grid_points,
     num_corners,
     sample_point,
@@ -138,6 +139,9 @@ class SurfacePath(ModelPath):
 
     def model_at(self, point: Point) -> nn.Module:
         return self.surface.model_at(point)
+
+    def endpoint_weights(self, point: Point) -> tuple[float, ...]:
+        return corner_weights(self.surface.shape, point)
 
 
 @mcbench.hookimpl
