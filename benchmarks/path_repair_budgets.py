@@ -16,6 +16,7 @@ at most --asr (10%), and how many points of clean accuracy it pays. Results go t
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 from dataclasses import fields, replace
@@ -24,7 +25,8 @@ from pathlib import Path
 import torch
 
 VARIANTS = {
-    # name: (changes to the path repair's parameters, BatchNorm recalibration)
+    # name: (changes to the path repair's parameters, BatchNorm recalibration: passes,
+    # augmented or not, anchored to the endpoints' statistics or not)
     "base": ({}, {"passes": 1, "augment": False}),
     "bn-augmented": ({}, {"passes": 4, "augment": True}),
     "bn-4-passes": ({}, {"passes": 4, "augment": False}),
@@ -41,6 +43,8 @@ VARIANTS = {
     "cutout-16+bn-augmented": ({"cutout": 16}, {"passes": 4, "augment": True}),
     "cutout-24+bn-augmented": ({"cutout": 24}, {"passes": 4, "augment": True}),
     "cutout-32+bn-augmented": ({"cutout": 32}, {"passes": 4, "augment": True}),
+    "bn-anchored": ({}, {"passes": 4, "augment": True, "anchored": True}),
+    "cutout-24+bn-anchored": ({"cutout": 24}, {"passes": 4, "augment": True, "anchored": True}),
     "lr-0.05+no-augment+bn-augmented": (
         {"lr": 0.05, "augment": False},
         {"passes": 4, "augment": True},
@@ -71,7 +75,12 @@ def main() -> None:
     from mcbench.run.seeds import derived_seed
     from mcbench.run.split import bonafide_subset
     from mcbench.run.store import Store
-    from mcbench.toolkit.evaluation import has_batchnorm, recalibrate_batchnorm
+    from mcbench.toolkit.evaluation import (
+        anchor_batchnorm,
+        batchnorm_statistics,
+        has_batchnorm,
+        recalibrate_batchnorm,
+    )
     from mcbench.vocabulary import ROLES
     from mcbench_plugins.repairs.path import PathRepair
 
@@ -123,15 +132,28 @@ def main() -> None:
                 fitted[fit_key] = repair.fit(ctx)
             fit_s = time.perf_counter() - started
             path = repair.path(ctx, fitted[fit_key], grid)
+
+            def recalibrate(model):
+                recalibrate_batchnorm(
+                    model, bonafide, device, cell.evaluate.batch_size, passes=recal["passes"],
+                    augment_seed=derived_seed("recalibrate", cell.seed) if recal["augment"]
+                    else None,
+                )  # fmt: skip
+                return model
+
+            anchors = None
+            if recal.get("anchored"):
+                anchors = (
+                    [batchnorm_statistics(m) for m in ctx.endpoints],
+                    [batchnorm_statistics(recalibrate(copy.deepcopy(m))) for m in ctx.endpoints],
+                )
             along = []
             for t in path.points:
                 model = path.model_at(t).to(device)
                 if has_batchnorm(model):
-                    recalibrate_batchnorm(
-                        model, bonafide, device, cell.evaluate.batch_size, passes=recal["passes"],
-                        augment_seed=derived_seed("recalibrate", cell.seed) if recal["augment"]
-                        else None,
-                    )  # fmt: skip
+                    recalibrate(model)
+                    if anchors:
+                        anchor_batchnorm(model, path.endpoint_weights(t), *anchors)
                 scores = stages.score(cell, model, parts.scoring, device)
                 along.append({"t": t, **{k: v for k, v in scores.items() if k != "notes"}})
             interior = [p for p in along if 0 < p["t"] < 1 and p["attack_success_rate"] <= args.asr]
