@@ -1,4 +1,4 @@
-"""benchmarks/t_rule_replay.py on the published bonafide-rule table: replayed at each
+"""benchmarks/t_rule_replay.py on the published bonafide-rule tables: replayed at each
 record's own tolerance, the rule picks the t the run reported; the best point with the
 trigger in view is recomputed from the path by hand."""
 
@@ -7,22 +7,26 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "t_rule_replay.py"
 TABLE = ROOT / "leaderboards" / "backdoor-repair-cpu-bonafide"
+TABLES = [TABLE, ROOT / "leaderboards" / "backdoor-repair-cpu-anchored"]
 
 
-def replay(*args: str) -> list[list[str]]:
+def replay(*args: str, table: Path = TABLE) -> list[list[str]]:
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), str(TABLE), *args],
+        [sys.executable, str(SCRIPT), str(table), *args],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     lines = [line for line in done.stdout.splitlines() if line.startswith("| ")][1:]
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
 
 
-def test_the_replay_at_the_records_tolerance_is_the_reported_t():
-    records = [json.loads(p.read_text()) for p in sorted((TABLE / "records").glob("*.json"))]
+@pytest.mark.parametrize("table", TABLES, ids=lambda p: p.name)
+def test_the_replay_at_the_records_tolerance_is_the_reported_t(table):
+    records = [json.loads(p.read_text()) for p in sorted((table / "records").glob("*.json"))]
     assert records and all(r["t_rule"]["tolerance"] == 0.02 for r in records)
     cutouts = {r["config"]["repair"]["params"].get("cutout", "-") for r in records}
     expected = sorted(
@@ -34,7 +38,7 @@ def test_the_replay_at_the_records_tolerance_is_the_reported_t():
         )
         for r in records
     )
-    rows = replay("--tolerances", "0.02", "0.5")
+    rows = replay("--tolerances", "0.02", "0.5", table=table)
     assert len(rows) == len(records)
     chosen = sorted(
         (repair, int(budget), own.split(":")[0], best) for _, repair, budget, own, _, best in rows
