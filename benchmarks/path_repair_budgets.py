@@ -16,7 +16,6 @@ at most --asr (10%), and how many points of clean accuracy it pays. Results go t
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import time
 from dataclasses import fields, replace
@@ -77,7 +76,7 @@ def main() -> None:
     from mcbench.run.store import Store
     from mcbench.toolkit.evaluation import (
         anchor_batchnorm,
-        batchnorm_statistics,
+        endpoint_statistics,
         has_batchnorm,
         recalibrate_batchnorm,
     )
@@ -139,14 +138,9 @@ def main() -> None:
                     augment_seed=derived_seed("recalibrate", cell.seed) if recal["augment"]
                     else None,
                 )  # fmt: skip
-                return model
 
-            anchors = None
-            if recal.get("anchored"):
-                anchors = (
-                    [batchnorm_statistics(m) for m in ctx.endpoints],
-                    [batchnorm_statistics(recalibrate(copy.deepcopy(m))) for m in ctx.endpoints],
-                )
+            anchored = recal.get("anchored")
+            anchors = endpoint_statistics(ctx.endpoints, recalibrate) if anchored else None
             along = []
             for t in path.points:
                 model = path.model_at(t).to(device)

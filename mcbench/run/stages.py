@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from copy import deepcopy
 
 import torch
 
@@ -24,7 +23,7 @@ from mcbench.toolkit.evaluation import (
     Statistics,
     accuracy,
     anchor_batchnorm,
-    batchnorm_statistics,
+    endpoint_statistics,
     has_batchnorm,
     recalibrate_batchnorm,
 )
@@ -310,18 +309,9 @@ def endpoint_anchors(
 ) -> tuple[list[Statistics], list[Statistics]] | None:
     """The endpoints' BatchNorm statistics as trained and as ``recalibrate`` recomputes
     them, when the cell anchors the points' statistics to the endpoints' (None otherwise)."""
-    evaluate = cell.evaluate
-    if not (evaluate.recalibrate_bn and evaluate.recalibrate_anchored):
-        return None
-    if not any(has_batchnorm(m) for m in endpoints):
-        return None
-    trained, recomputed = [], []
-    for endpoint in endpoints:
-        trained.append(batchnorm_statistics(endpoint))
-        copy = deepcopy(endpoint)
-        recalibrate(cell, copy, bonafide, device)
-        recomputed.append(batchnorm_statistics(copy))
-    return trained, recomputed
+    if not cell.evaluate.recalibrate_anchored or not any(has_batchnorm(m) for m in endpoints):
+        return None  # (recalibrate_anchored implies recalibrate_bn: EvalSettings checks it)
+    return endpoint_statistics(endpoints, lambda model: recalibrate(cell, model, bonafide, device))
 
 
 def evaluate_points(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -93,6 +94,21 @@ def batchnorm_statistics(model: nn.Module) -> Statistics:
         for name, m in model.named_modules()
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None
     }
+
+
+def endpoint_statistics(
+    endpoints: Sequence[nn.Module], recalibrate: Callable[[nn.Module], None]
+) -> tuple[list[Statistics], list[Statistics]]:
+    """The endpoints' BatchNorm statistics as trained, and as ``recalibrate`` recomputes
+    them on a copy of each (the endpoints are left as they are): what ``anchor_batchnorm``
+    takes."""
+    trained, recomputed = [], []
+    for endpoint in endpoints:
+        trained.append(batchnorm_statistics(endpoint))
+        again = copy.deepcopy(endpoint)
+        recalibrate(again)
+        recomputed.append(batchnorm_statistics(again))
+    return trained, recomputed
 
 
 @torch.no_grad()

@@ -195,7 +195,7 @@ class CurvePath(ModelPath):
     def model_at(self, point: float | None) -> nn.Module:
         return self.curve.model_at(point)
 
-    def endpoint_weights(self, point: float | None) -> tuple[float, float]:
+    def endpoint_weights(self, point: float) -> tuple[float, float]:
         return (1.0 - point, point)
 
 
