@@ -44,6 +44,22 @@ VARIANTS = {
     "cutout-32+bn-augmented": ({"cutout": 32}, {"passes": 4, "augment": True}),
     "bn-anchored": ({}, {"passes": 4, "augment": True, "anchored": True}),
     "cutout-24+bn-anchored": ({"cutout": 24}, {"passes": 4, "augment": True, "anchored": True}),
+    "epochs-x2.5+bn-anchored": (
+        {"epochs": 100},
+        {"passes": 4, "augment": True, "anchored": True},
+    ),
+    "cutout-24+epochs-x2.5+bn-anchored": (
+        {"cutout": 24, "epochs": 100},
+        {"passes": 4, "augment": True, "anchored": True},
+    ),
+    "cutout-24+cosine+bn-anchored": (
+        {"cutout": 24, "schedule": "cosine"},
+        {"passes": 4, "augment": True, "anchored": True},
+    ),
+    "cutout-24+batch-32+bn-anchored": (
+        {"cutout": 24, "batch_size": 32},
+        {"passes": 4, "augment": True, "anchored": True},
+    ),
     "lr-0.05+no-augment+bn-augmented": (
         {"lr": 0.05, "augment": False},
         {"passes": 4, "augment": True},
@@ -63,6 +79,12 @@ def main() -> None:
     parser.add_argument("--grid", type=int, default=11)
     parser.add_argument("--asr", type=float, default=0.10)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--fit-seed",
+        type=int,
+        help="fit the curves with another seed (batch order, t, crops, cutout), the "
+        "endpoints and the bonafide images unchanged: how much of a difference is noise",
+    )
     args = parser.parse_args()
 
     from mcbench.bench.load import load_benchmark
@@ -126,6 +148,8 @@ def main() -> None:
             ctx = replace(
                 stages.repair_context(cell, endpoints, data, bonafide, device), augment=augment
             )
+            if args.fit_seed is not None:
+                ctx = replace(ctx, seed=derived_seed("repair", cell.seed, args.fit_seed))
             started = time.perf_counter()
             if fit_key not in fitted:
                 fitted[fit_key] = repair.fit(ctx)
@@ -155,6 +179,7 @@ def main() -> None:
             row = {
                 "variant": variant,
                 "budget": budget,
+                "fit_seed": args.fit_seed,
                 "endpoints_clean": reference,
                 "t0_clean": along[0]["clean_accuracy"],
                 "best": best,
