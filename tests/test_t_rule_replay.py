@@ -28,10 +28,10 @@ def replay(*args: str, table: Path = TABLE) -> list[list[str]]:
 def test_the_replay_at_the_records_tolerance_is_the_reported_t(table):
     records = [json.loads(p.read_text()) for p in sorted((table / "records").glob("*.json"))]
     assert records and all(r["t_rule"]["tolerance"] == 0.02 for r in records)
-    cutouts = {r["config"]["repair"]["params"].get("cutout", "-") for r in records}
+    differing = _differing_params([r["config"]["repair"]["params"] for r in records])
     expected = sorted(
         (
-            _repair(r, len(cutouts) > 1),
+            _repair(r, differing),
             r["config"]["budget"],
             f"t={r['reported_t']:g}",
             _best(r["path"]),
@@ -47,11 +47,20 @@ def test_the_replay_at_the_records_tolerance_is_the_reported_t(table):
     assert all(row[3].endswith("*") and not row[4].endswith("*") for row in rows)
 
 
-def _repair(record: dict, cutouts_differ: bool) -> str:
-    """The row's repair label: "path", or "path(cutout=N)" where the records differ in it."""
-    if not cutouts_differ:
+def _differing_params(params: list[dict]) -> list[str]:
+    """The names of the repair parameters whose values differ among the records (a missing
+    one, left out at its default, counts as "-")."""
+    names = {name for p in params for name in p}
+    return sorted(n for n in names if len({str(p.get(n, "-")) for p in params}) > 1)
+
+
+def _repair(record: dict, differing: list[str]) -> str:
+    """The row's repair label: "path", or "path(cutout=N,epochs=M)" naming the parameters
+    that differ among the records."""
+    if not differing:
         return "path"
-    return f"path(cutout={record['config']['repair']['params'].get('cutout', '-')})"
+    params = record["config"]["repair"]["params"]
+    return "path(" + ",".join(f"{n}={params.get(n, '-')}" for n in differing) + ")"
 
 
 def _best(path: list[dict]) -> str:
