@@ -23,6 +23,9 @@ from pathlib import Path
 
 import torch
 
+ANCHORED = {"passes": 4, "augment": True, "anchored": True}
+"""BatchNorm statistics over 4 augmented passes, anchored to the endpoints'."""
+
 VARIANTS = {
     # name: (changes to the path repair's parameters, BatchNorm recalibration: passes,
     # augmented or not, anchored to the endpoints' statistics or not)
@@ -42,24 +45,12 @@ VARIANTS = {
     "cutout-16+bn-augmented": ({"cutout": 16}, {"passes": 4, "augment": True}),
     "cutout-24+bn-augmented": ({"cutout": 24}, {"passes": 4, "augment": True}),
     "cutout-32+bn-augmented": ({"cutout": 32}, {"passes": 4, "augment": True}),
-    "bn-anchored": ({}, {"passes": 4, "augment": True, "anchored": True}),
-    "cutout-24+bn-anchored": ({"cutout": 24}, {"passes": 4, "augment": True, "anchored": True}),
-    "epochs-x2.5+bn-anchored": (
-        {"epochs": 100},
-        {"passes": 4, "augment": True, "anchored": True},
-    ),
-    "cutout-24+epochs-x2.5+bn-anchored": (
-        {"cutout": 24, "epochs": 100},
-        {"passes": 4, "augment": True, "anchored": True},
-    ),
-    "cutout-24+cosine+bn-anchored": (
-        {"cutout": 24, "schedule": "cosine"},
-        {"passes": 4, "augment": True, "anchored": True},
-    ),
-    "cutout-24+batch-32+bn-anchored": (
-        {"cutout": 24, "batch_size": 32},
-        {"passes": 4, "augment": True, "anchored": True},
-    ),
+    "bn-anchored": ({}, ANCHORED),
+    "cutout-24+bn-anchored": ({"cutout": 24}, ANCHORED),
+    "epochs-x2.5+bn-anchored": ({"epochs": 100}, ANCHORED),
+    "cutout-24+epochs-x2.5+bn-anchored": ({"cutout": 24, "epochs": 100}, ANCHORED),
+    "cutout-24+cosine+bn-anchored": ({"cutout": 24, "schedule": "cosine"}, ANCHORED),
+    "cutout-24+batch-32+bn-anchored": ({"cutout": 24, "batch_size": 32}, ANCHORED),
     "lr-0.05+no-augment+bn-augmented": (
         {"lr": 0.05, "augment": False},
         {"passes": 4, "augment": True},
