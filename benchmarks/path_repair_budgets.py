@@ -84,7 +84,7 @@ def main() -> None:
     from mcbench.run.cache import StageCache, data_copy
     from mcbench.run.cell import cell_data
     from mcbench.run.datasets import DatasetCache
-    from mcbench.run.seeds import derived_seed
+    from mcbench.protocol.seeds import derived_seed
     from mcbench.run.split import bonafide_subset
     from mcbench.run.store import Store
     from mcbench.toolkit.evaluation import (

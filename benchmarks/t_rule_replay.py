@@ -21,7 +21,7 @@ from tabulate import tabulate
 from mcbench.errors import ConfigError
 from mcbench.results.labels import plugin_labels
 from mcbench.results.record_reader import load_records
-from mcbench.run.t_rule import CURVE_ENDS, choose_point
+from mcbench.protocol.t_rule import CURVE_ENDS, choose_point
 
 
 def scores(point: dict) -> str:

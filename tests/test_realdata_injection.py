@@ -17,7 +17,7 @@ from mcbench.cli import cli
 from mcbench.kinds import TamperContext
 from mcbench.registry import load_registry
 from mcbench.run.datasets import DatasetCache
-from mcbench.run.seeds import derived_seed
+from mcbench.protocol.seeds import derived_seed
 from mcbench.run.split import split_test_set
 from mcbench.run.stages import model_from
 from mcbench.run.store import Store

@@ -18,7 +18,7 @@ from mcbench.results.record_reader import from_json
 from mcbench.run import plan
 from mcbench.run.runner import run_benchmark
 from mcbench.run.store import Store
-from mcbench.run.t_rule import choose_point
+from mcbench.protocol.t_rule import choose_point
 from tests.conftest import TINY
 
 CPU = torch.device("cpu")

@@ -26,7 +26,7 @@ from mcbench.run.cell import bonafide_for, evaluate_cell, split_for
 from mcbench.run.runner import run_benchmark
 from mcbench.run.split import TestSplit
 from mcbench.run.store import Store
-from mcbench.run.t_rule import CURVE_ENDS, choose_point
+from mcbench.protocol.t_rule import CURVE_ENDS, choose_point
 from mcbench_plugins.architectures.convnet import ConvNet
 from tests import by_hand
 from tests.conftest import TINY

@@ -14,7 +14,7 @@ from mcbench.kinds.data import Dataset, ImageSet
 from mcbench.run import stages
 from mcbench.run.cache import StageCache
 from mcbench.run.reported import choose_reported_t, surface_result
-from mcbench.run.seeds import derived_seed
+from mcbench.protocol.seeds import derived_seed
 from mcbench.run.split import (
     Scoring,
     TestSplit,

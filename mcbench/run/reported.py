@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from mcbench.bench.cells import Cell
 from mcbench.bench.settings import EvalSettings
-from mcbench.run.t_rule import CURVE_ENDS, choose_point, nearest_to_centre
+from mcbench.protocol.t_rule import CURVE_ENDS, choose_point, nearest_to_centre
 
 if TYPE_CHECKING:
     from mcbench.run.cell import Bonafide

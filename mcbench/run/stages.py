@@ -15,7 +15,7 @@ from mcbench.kinds import Injection, MetricContext, RepairContext, TamperContext
 from mcbench.kinds.data import Dataset, ImageSet
 from mcbench.run import plan
 from mcbench.run.cache import Artifact, StageCache
-from mcbench.run.seeds import derived_seed
+from mcbench.protocol.seeds import derived_seed
 from mcbench.run.split import Scoring
 from mcbench.toolkit.adversarial import adversarial_training_loss
 from mcbench.toolkit.checkpoint import Checkpoint
