@@ -9,9 +9,6 @@ one-line description ``mcbench plugins`` prints. ``__post_init__`` may raise ``V
 for values out of range: mcbench reports it against the YAML key before anything runs.
 """
 
-import importlib
-import warnings
-
 from mcbench.kinds.architectures import ArchitecturePlugin
 from mcbench.kinds.attacks import (
     AttackPlugin,
@@ -66,17 +63,3 @@ __all__ = [
     "as_batch",
     "to_float",
 ]
-
-_MOVED = {"parameter_layers": "mcbench.toolkit.nets", "find_layer": "mcbench.toolkit.nets"}
-
-
-def __getattr__(name: str):
-    # Names that lived here before the toolkit existed; kept for one release.
-    if name in _MOVED:
-        warnings.warn(
-            f"mcbench.kinds.{name} moved to {_MOVED[name]}.{name}",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module 'mcbench.kinds' has no attribute {name!r}")
