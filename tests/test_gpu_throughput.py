@@ -1,4 +1,4 @@
-"""benchmarks/gpu_throughput.py on the CPU at tiny sizes: the reference curve is the same
+"""timings/gpu_throughput.py on the CPU at tiny sizes: the reference curve is the same
 curve as mcbench's, both evaluated points agree, and both training paths train and report
 finite throughputs."""
 
@@ -11,7 +11,7 @@ from torch.testing import assert_close
 
 from mcbench_plugins.architectures.convnet import ConvNet
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_throughput.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "timings" / "gpu_throughput.py"
 
 
 def load_script():

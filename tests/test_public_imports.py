@@ -53,7 +53,7 @@ def private(names: set[str]) -> set[str]:
 
 
 def test_mcbench_its_plugins_benchmarks_and_example_import_only_existing_modules():
-    for folder in ("mcbench", "plugins", "benchmarks", "examples"):
+    for folder in ("mcbench", "plugins", "benchmarks", "timings", "experiments", "examples"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             for module in imported_modules(path.read_text()):
                 assert importlib.util.find_spec(module) is not None, f"{path}: {module}"

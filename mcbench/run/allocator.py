@@ -3,7 +3,7 @@ reuse pages instead of being mapped and faulted in afresh each time.
 
 glibc serves allocations above a (dynamic) threshold with fresh mmap()s and returns them
 on free; a training step that allocates tens of megabytes of new tensors then pays page
-faults on every step. Measured with benchmarks/curve_step_cost.py on a 2-core CPU, this
+faults on every step. Measured with timings/curve_step_cost.py on a 2-core CPU, this
 made curve-training steps 5-25% slower than they need to be. The cost: the process keeps
 its peak memory until it exits.
 """

@@ -1,7 +1,7 @@
 """Path-repair throughput of mcbench against the reference curve pipeline, side by side.
 
-    python benchmarks/gpu_throughput.py                      # on the GPU, full sizes
-    python benchmarks/gpu_throughput.py --device cpu --networks resnet18 \\
+    python timings/gpu_throughput.py                      # on the GPU, full sizes
+    python timings/gpu_throughput.py --device cpu --networks resnet18 \\
         --steps 2 --warmup 1 --repeats 1 --bonafide 128 --evaluation 256   # a CPU check
 
 For VGG16, PreResNet-110 and ResNet-18 (10 classes, 32x32 synthetic images), in one run:

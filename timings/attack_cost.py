@@ -1,6 +1,6 @@
 """Run time of the weight-tampering attacks on the paper's networks and the CPU one.
 
-    python benchmarks/attack_cost.py [--archs convnet vgg16 preresnet110] [--device cpu]
+    python timings/attack_cost.py [--archs convnet vgg16 preresnet110] [--device cpu]
 
 Networks at random initialisation, 32x32 random images labelled with the network's own
 predictions (so every image is "correctly classified" and the keep-set is full). Reported

@@ -1,6 +1,6 @@
 """Controlled runs of the path repair at small bonafide budgets: what costs clean accuracy.
 
-    python benchmarks/path_repair_budgets.py --profile cpu --data-root ../shared/data \
+    python experiments/path_repair_budgets.py --profile cpu --data-root ../shared/data \
         --results runs/budgets --budgets 250 500 1000 2500 --variants base bn-augmented
 
 Takes the backdoor-repair track's Bezier path cell of the benchmark file (its endpoints are
@@ -79,12 +79,12 @@ def main() -> None:
     args = parser.parse_args()
 
     from mcbench.bench.load import load_benchmark
+    from mcbench.protocol.seeds import derived_seed
     from mcbench.registry import load_registry
     from mcbench.run import stages
     from mcbench.run.cache import StageCache, data_copy
     from mcbench.run.cell import cell_data
     from mcbench.run.datasets import DatasetCache
-    from mcbench.protocol.seeds import derived_seed
     from mcbench.run.split import bonafide_subset
     from mcbench.run.store import Store
     from mcbench.toolkit.evaluation import (

@@ -1,8 +1,8 @@
 """Cost of the input-Hessian eigenvalue (metric input_hessian_eig) against plain power
 iteration by double backpropagation, at equal accuracy.
 
-    python benchmarks/hessian_cost.py [--device cuda] [--samples 1000] [--repeats 3]
-                                      [--archs convnet vgg16 preresnet20 gelu-convnet]
+    python timings/hessian_cost.py [--device cuda] [--samples 1000] [--repeats 3]
+                                   [--archs convnet vgg16 preresnet20 gelu-convnet]
 
 ReLU networks (ConvNet, the CIFAR VGG16, PreResNet20; random weights, random 32x32 images,
 10 classes): mcbench computes the exact value, J^T S J from the logits' Jacobian (one

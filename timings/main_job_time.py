@@ -1,10 +1,10 @@
 """Where the main job's time goes: data loading, endpoints, weight attacks, endpoint
 scoring, repairs and evaluation, per track, from a cold cache.
 
-    python benchmarks/main_job_time.py --data-root ../shared/data            # run `quick` now
-    python benchmarks/main_job_time.py --profile cpu --track backdoor-repair --data-root ...
-    python benchmarks/main_job_time.py --from RESULTS                         # a finished run
-    python benchmarks/main_job_time.py --records leaderboards/backdoor-repair-cpu ...
+    python timings/main_job_time.py --data-root ../shared/data            # run `quick` now
+    python timings/main_job_time.py --profile cpu --track backdoor-repair --data-root ...
+    python timings/main_job_time.py --from RESULTS                         # a finished run
+    python timings/main_job_time.py --records leaderboards/backdoor-repair-cpu ...
 
 Running, it calls `mcbench run` in a fresh results folder and a fresh cache (so the
 datasets are decoded again, as on a new machine) and reads the run's log

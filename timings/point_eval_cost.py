@@ -1,7 +1,7 @@
 """Cost of evaluating one point t on a BatchNorm curve: recompute the BN statistics over
 2,500 bonafide images, then score 5,000 evaluation images.
 
-    python benchmarks/point_eval_cost.py [--repeats 3]
+    python timings/point_eval_cost.py [--repeats 3]
 
 mcbench: materialise w(t) once into a plain network, recalibrate under no_grad and
 evaluate under inference_mode in batches of 500. Reference style (as the per-layer

@@ -2,7 +2,7 @@
 alone: how many times each stage was computed, the CPU both spent against the CPU of one
 run, and whether their records are those of the single run.
 
-    python benchmarks/concurrent_runs.py [--seeds 3] [--epochs 8] [--out FILE]
+    python timings/concurrent_runs.py [--seeds 3] [--epochs 8] [--out FILE]
 
 The matrix: one backdoor-repair track on the built-in synthetic dataset with 2 budgets, 2
 connections and ``--seeds`` seeds (4 x seeds cells, 2 x seeds endpoints shared by them).

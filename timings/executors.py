@@ -1,9 +1,9 @@
 """Wall time of one benchmark matrix run serially, with the local executor (worker processes)
 and with Ray (a local cluster), on the same machine.
 
-    python benchmarks/executors.py [--stage-seconds 10] [--seeds 4] [--workers 2] [--quick]
-                                   [--executors serial local ray] [--wait-idle SECONDS]
-                                   [--workdir DIR] [--out FILE]
+    python timings/executors.py [--stage-seconds 10] [--seeds 4] [--workers 2] [--quick]
+                                [--executors serial local ray] [--wait-idle SECONDS]
+                                [--workdir DIR] [--out FILE]
 
 The matrix (written to a temporary folder): one backdoor-repair track on the built-in
 ``synthetic`` dataset and ``convnet`` architecture, one connection, ``--seeds`` seeds. Each

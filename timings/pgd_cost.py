@@ -1,7 +1,7 @@
 """Throughput of the pgd evasion attack against torchattacks' PGD: PGD-10, L-inf, eps 8/255,
 step 2/255, random start, on the same model, batch and device.
 
-    python benchmarks/pgd_cost.py [--archs convnet resnet18] [--device cuda] [--batch 1000]
+    python timings/pgd_cost.py [--archs convnet resnet18] [--device cuda] [--batch 1000]
 
 Each network (with mcbench's input normalisation in front) is first adversarially trained
 for a few epochs (PGD-3) on CIFAR-10 when a local copy is found under --data-root, else on

@@ -1,6 +1,6 @@
 """Cost of one curve-training step relative to one plain training step of the same network.
 
-    python benchmarks/curve_step_cost.py [--batch 128] [--repeats 11] [--networks ...]
+    python timings/curve_step_cost.py [--batch 128] [--repeats 11] [--networks ...]
 
 A plain step: forward, cross-entropy, backward, SGD with momentum and weight decay. A curve
 step (mcbench.toolkit.curves.CurveModel, 3-bend Bezier, the path repair's own loss): t ~ U(0,1),

@@ -1,9 +1,9 @@
 """Time to read a results folder of many records and build what `mcbench leaderboard` and
 `mcbench plot` show from it.
 
-    python benchmarks/records_reading.py [--sizes 1000 3000 10000] [--repeats 3]
-                                         [--templates CELL_ID... | --templates all]
-                                         [--keep DIR] [--no-plot]
+    python timings/records_reading.py [--sizes 1000 3000 10000] [--repeats 3]
+                                      [--templates CELL_ID... | --templates all]
+                                      [--keep DIR] [--no-plot]
 
 The records are copies of published ones (leaderboards/*/records/), by default of one
 record (the backdoor-repair path/bezier cell at budget 2,500: 11 points along the path,
