@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import reprlib
 
 MESSAGE_LIMIT = 240
@@ -84,3 +85,9 @@ def shown(value, limit: int = 60) -> str:
     except (ValueError, RecursionError):
         text = f"<{type(value).__name__}>"
     return clip(printable(text), limit)
+
+
+def suggest(word: str, choices) -> str:
+    """ " - did you mean 'X'?" for the choice closest to WORD, or "" if none is close."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
+    return f" - did you mean {close[0]!r}?" if close else ""

@@ -46,7 +46,7 @@ from mcbench.kinds import (
     TamperContext,
 )
 from mcbench.kinds.data import ImageSet, to_float
-from mcbench.registry.params import ParamTypeError, coerce, describe, to_plain
+from mcbench.registry.params import ParamTypeError, coerce, describe, is_plugin_type, to_plain
 
 
 def check_plugin(cls: type, /, *, data_root: Path | None = None, **params) -> None:
@@ -87,19 +87,27 @@ def check_declaration(cls: type) -> None:
     )
     assert cls.__doc__ and cls.__doc__.strip(), f"{cls.__name__} needs a docstring"
     hints = typing.get_type_hints(cls)
+    resolve = _installed_resolve() if any(is_plugin_type(p.type) for p in describe(cls)) else None
     for p in describe(cls):
         assert p.help, f"{cls.__name__}.{p.name}: document it with field(metadata={{'help': ...}})"
         assert p.default is not dataclasses.MISSING, f"{cls.__name__}.{p.name} needs a default"
         try:
-            coerce(to_plain_value(p.default), hints[p.name])
+            coerce(to_plain_value(p.default), hints[p.name], resolve)
         except ParamTypeError as e:
             raise AssertionError(
                 f"{cls.__name__}.{p.name}: default does not match its annotation ({e})"
             ) from None
     plain = to_plain(cls())
-    assert cls(**{k: coerce(v, hints[k]) for k, v in plain.items()}) == cls(), (
+    assert cls(**{k: coerce(v, hints[k], resolve) for k, v in plain.items()}) == cls(), (
         f"{cls.__name__}: parameters do not round-trip through their plain form"
     )
+
+
+def _installed_resolve():
+    """Plugin names resolved among the installed plugins (the ``mcbench`` entry points)."""
+    from mcbench.registry import load_registry
+
+    return load_registry().resolve
 
 
 def to_plain_value(value):

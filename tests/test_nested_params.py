@@ -39,7 +39,7 @@ def test_a_plain_plugin_value_names_a_registered_plugin(registry):
         name: ClassVar[str] = "unregistered"
 
     with pytest.raises(ParamTypeError, match="unknown attack 'unregistered'"):
-        coerce({"name": "unregistered"}, EvasionAttack)
+        coerce({"name": "unregistered"}, EvasionAttack, resolve=registry.resolve)
     pgd = registry.get("attack", "pgd").cls
 
     class Spy(pgd):  # a subclass that happens to be imported, with pgd's name

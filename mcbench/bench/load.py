@@ -23,9 +23,9 @@ from mcbench.bench.settings import (
     TrainSettings,
 )
 from mcbench.bench.yamlfile import format_key, load_with_lines
-from mcbench.errors import KEY_LIMIT, ConfigError, clip, shown
+from mcbench.errors import KEY_LIMIT, ConfigError, clip, shown, suggest
 from mcbench.kinds import TamperAttack
-from mcbench.registry.params import INT_LIMIT, BadParam, UnknownParam, build, suggest
+from mcbench.registry.params import INT_LIMIT, BadParam, UnknownParam, build
 from mcbench.registry.registry import Registry, host_cache_version
 from mcbench.vocabulary import KIND_BY_AXIS
 

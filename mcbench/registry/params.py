@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import math
 import types
@@ -12,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Union, get_args, get_origin
 
-from mcbench.errors import shown
+from mcbench.errors import shown, suggest
 
 INT_LIMIT = 2**63
 """Integer parameters lie in (-INT_LIMIT, INT_LIMIT): what torch and numpy hold as int64.
@@ -120,15 +119,17 @@ Resolve = Callable[[type, str], type]
 def coerce(value: Any, tp: Any, resolve: Resolve | None = None, *, finite: bool = True) -> Any:
     """Check a YAML value against an annotation; return it in the annotated form
     (lists become tuples, ints become floats where a float is expected). A plugin named
-    in the value (``{name: pgd, steps: 3}``) is found with ``resolve``; without one,
-    among the installed plugins."""
+    in the value (``{name: pgd, steps: 3}``) is found with ``resolve``, which a value of a
+    plugin type needs (e.g. ``load_registry().resolve``)."""
     origin, args = get_origin(tp), get_args(tp)
     if tp is Any:
         return value
     if is_plugin_type(tp):
         if isinstance(value, tp):
             return value
-        return _plugin_from_plain(value, tp, resolve or _installed())
+        if resolve is None:
+            raise TypeError(f"coerce needs resolve to find the {tp.kind} in {shown(value)}")
+        return _plugin_from_plain(value, tp, resolve)
     if origin is Literal:
         if value in args:
             return value
@@ -235,11 +236,6 @@ def _check_plain(value: Any, at: str = "") -> None:
         )
 
 
-def suggest(word: str, choices) -> str:
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
-    return f" - did you mean {close[0]!r}?" if close else ""
-
-
 def build(cls: type, values: dict[str, Any], resolve: Resolve | None = None):
     """Instantiate ``cls`` from YAML values. Raises UnknownParam or BadParam carrying the
     offending key (None when the plugin rejected the combination; "outer.inner" inside a
@@ -318,13 +314,6 @@ def _plugin_from_plain(value: Any, base: type, resolve: Resolve):
         return _nested("", value, base, resolve)
     except (UnknownParam, BadParam) as e:
         raise ParamTypeError(str(e)) from None
-
-
-def _installed() -> Resolve:
-    """Resolve names among the installed plugins (the ``mcbench`` entry points)."""
-    from mcbench.registry.registry import load_registry
-
-    return load_registry().resolve
 
 
 def _culprit(cls: type, kwargs: dict[str, Any]) -> str | None:

@@ -10,12 +10,11 @@ from typing import Any
 import pluggy
 
 import mcbench
-from mcbench.errors import PluginError
+from mcbench.errors import PluginError, suggest
 from mcbench.hookspecs import KIND_HOOKS
 from mcbench.kinds import Plugin
 from mcbench.registry.failures import LoadFailure, describe_error
 from mcbench.registry.manager import distribution_of, make_plugin_manager
-from mcbench.registry.params import suggest
 
 
 @dataclass(frozen=True)
