@@ -13,9 +13,9 @@ from click.testing import CliRunner
 import mcbench
 import mcbench.toolkit.training
 from mcbench.bench.load import load_benchmark
+from mcbench.cell.split import bonafide_subset, split_test_set
 from mcbench.cli import cli
 from mcbench.run.runner import run_benchmark
-from mcbench.run.split import bonafide_subset, split_test_set
 from mcbench.run.store import Store
 from mcbench_plugins.architectures.convnet import ConvNet
 from mcbench_plugins.datasets.synthetic import Synthetic
@@ -120,7 +120,7 @@ def test_first_run_records_every_cell_and_second_run_trains_nothing(
         raise AssertionError("a finished matrix must not train again")
 
     monkeypatch.setattr(mcbench.toolkit.training, "fit", no_training)
-    monkeypatch.setattr("mcbench.run.stages.fit", no_training)
+    monkeypatch.setattr("mcbench.cell.stages.endpoint.fit", no_training)
     monkeypatch.setattr("mcbench_plugins.repairs.path.fit", no_training)
     _, again = run(tiny_yaml, registry, results)
     assert len(again.reused) == 2 and not again.ran
@@ -132,7 +132,9 @@ def test_new_cells_reuse_shared_stages(tiny_yaml, registry, tmp_path, monkeypatc
     # a new grid re-evaluates, but trains neither endpoints nor curves
     calls = []
     real_fit = mcbench.toolkit.training.fit
-    monkeypatch.setattr("mcbench.run.stages.fit", lambda *a, **k: calls.append("endpoint"))
+    monkeypatch.setattr(
+        "mcbench.cell.stages.endpoint.fit", lambda *a, **k: calls.append("endpoint")
+    )
     monkeypatch.setattr(
         "mcbench_plugins.repairs.path.fit",
         lambda *a, **k: calls.append("repair") or real_fit(*a, **k),

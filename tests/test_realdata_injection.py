@@ -18,8 +18,8 @@ from mcbench.kinds import TamperContext
 from mcbench.registry import load_registry
 from mcbench.run.datasets import DatasetCache
 from mcbench.protocol.seeds import derived_seed
-from mcbench.run.split import split_test_set
-from mcbench.run.stages import model_from
+from mcbench.cell.split import split_test_set
+from mcbench.cell.models import model_from
 from mcbench.run.store import Store
 from mcbench.toolkit.evaluation import predict
 from mcbench_plugins.attacks.bitflip import BitFlip

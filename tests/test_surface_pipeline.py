@@ -15,7 +15,7 @@ from mcbench.bench.load import load_benchmark
 from mcbench.results.leaderboard import build_tables
 from mcbench.results.plots import write_plots
 from mcbench.results.record_reader import from_json
-from mcbench.run import plan
+from mcbench.cell import plan
 from mcbench.run.runner import run_benchmark
 from mcbench.run.store import Store
 from mcbench.protocol.t_rule import choose_point

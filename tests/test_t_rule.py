@@ -10,23 +10,27 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-import mcbench.run.cell
+import mcbench.cell.data
 import mcbench.toolkit.training
 from mcbench.bench.cells import Cell
 from mcbench.bench.load import load_benchmark
 from mcbench.bench.settings import EvalSettings
+from mcbench.cell import plan
+from mcbench.cell.data import bonafide_for, split_for
+from mcbench.cell.split import TestSplit
+from mcbench.cell.stage_id import EVALUATE, StageId
+from mcbench.cell.stages.call import StageCall
+from mcbench.cell.stages.evaluate import evaluate_cell
 from mcbench.cli import cli
 from mcbench.errors import ConfigError
 from mcbench.hashing import content_hash
 from mcbench.kinds.data import ImageSet
+from mcbench.protocol.t_rule import CURVE_ENDS, choose_point
 from mcbench.results.compare import T_RULE_DEFAULTS, compare
 from mcbench.results.record_reader import from_json
 from mcbench.run.cache import StageCache, data_copy
-from mcbench.run.cell import bonafide_for, evaluate_cell, split_for
 from mcbench.run.runner import run_benchmark
-from mcbench.run.split import TestSplit
 from mcbench.run.store import Store
-from mcbench.protocol.t_rule import CURVE_ENDS, choose_point
 from mcbench_plugins.architectures.convnet import ConvNet
 from tests import by_hand
 from tests.conftest import TINY
@@ -223,7 +227,9 @@ def ran(tmp_path_factory, registry):
         real_fit = mcbench.toolkit.training.fit
         patch.setattr(
             "mcbench_plugins.repairs.path.fit",
-            lambda model, data, **kw: fitted.append(len(data)) or real_fit(model, data, **kw),
+            lambda model, data, *a, **kw: (
+                fitted.append(len(data)) or real_fit(model, data, *a, **kw)
+            ),
         )
         bench = load_benchmark(folder / "bench.yaml", registry)
         summary = run_benchmark(bench, Store(results), CPU, None, results / "cache", quiet)
@@ -276,9 +282,11 @@ def test_the_choice_never_reads_the_evaluation_set(ran, monkeypatch):
         labels = (ev.labels + 1) % data.num_classes
         return TestSplit(split.defender_pool, ImageSet(noise.to(torch.uint8), labels))
 
-    clean = evaluate_cell(cell, data, stored, CPU, [])
-    monkeypatch.setattr(mcbench.run.cell, "split_for", poisoned)
-    dirty = evaluate_cell(cell, data, stored, CPU, [])
+    inputs = stored.load_inputs(plan.input_refs(cell, StageId(EVALUATE)))
+    call = StageCall(cell, data, CPU, StageId(EVALUATE))
+    clean = evaluate_cell(call, inputs)
+    monkeypatch.setattr(mcbench.cell.data, "split_for", poisoned)
+    dirty = evaluate_cell(call, inputs)
     assert clean["t_rule"] == rec["t_rule"] and clean["reported_t"] == rec["reported_t"]
     assert dirty["t_rule"] == clean["t_rule"] and dirty["reported_t"] == clean["reported_t"]
     # while the evaluation did read the poisoned set

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from mcbench.run import plan
+from mcbench.cell import plan
 from mcbench.run.execute import Job
 from mcbench.run.graph import Node, StageGraph
 from mcbench.run.monitor import Monitor

@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from mcbench.cell.plan import NamedRefs, StageRef
+from mcbench.cell.stages.call import Artifact, Inputs
 from mcbench.errors import ConfigError
 from mcbench.kinds.data import Dataset
 from mcbench.run.store import Store
@@ -32,16 +34,6 @@ def data_copy(data: Dataset) -> DataCopy:
 
 class DataCopyMismatch(ConfigError):
     """A cached artifact was computed from another copy of the data than this run reads."""
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """A stage's result: its tensors (None for a stage without any), the JSON stored with
-    them (``meta``), and whether it came from the store."""
-
-    tensors: dict[str, torch.Tensor] | None
-    meta: dict[str, Any]
-    cached: bool
 
 
 class MissingInput(RuntimeError):
@@ -82,6 +74,30 @@ class StageCache:
             raise self._missing(stage, key)
         self.check(stage, key)
         return Artifact(self.store.load_tensors(stage, key), self.store.load_json(stage, key), True)
+
+    def load_stage(self, ref: StageRef) -> Artifact:
+        """The stored result of ``ref``, whatever its definition stores; MissingInput if
+        absent."""
+        stores = ref.definition.stores
+        if stores == "tensors":
+            return self.load(ref.stage, ref.key)
+        if stores == "json":
+            if not self.store.has_json(ref.stage, ref.key):
+                raise self._missing(ref.stage, ref.key)
+            return self.json(ref.stage, ref.key, ref.inputs, _never)
+        record = self.store.load_record(ref.key)
+        if not record:
+            raise self._missing(ref.stage, ref.key)
+        return Artifact(None, record, True)
+
+    def load_inputs(self, named: NamedRefs) -> Inputs:
+        """The stored results of a stage's inputs, by the names it reads them under."""
+        return {
+            name: tuple(self.load_stage(r) for r in value)
+            if isinstance(value, tuple)
+            else self.load_stage(value)
+            for name, value in named.items()
+        }
 
     def tensors(
         self,
@@ -127,3 +143,7 @@ class StageCache:
         meta = {"result": compute(), **self._stamp, "inputs": list(inputs)}
         self.store.save_json(stage, key, meta)
         return Artifact(None, meta, False)
+
+
+def _never() -> dict[str, Any]:
+    raise AssertionError("a stored result is only loaded here")

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mcbench.bench.cells import Cell
+from mcbench.cell import plan
 from mcbench.hashing import content_hash
-from mcbench.run import plan
 from mcbench.run.graph import StageGraph
 from mcbench.vocabulary import CORNER_ROLES, ROLES
 

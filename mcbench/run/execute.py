@@ -12,32 +12,28 @@ import os
 import socket
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from mcbench.bench.cells import Cell
 from mcbench.bench.load import Benchmark
+from mcbench.cell import plan
+from mcbench.cell.models import ProgressFactory, quiet
+from mcbench.cell.plan import StageRef
+from mcbench.cell.stages import STAGE_DEFS
+from mcbench.cell.stages.call import Artifact, StageCall
 from mcbench.kinds.data import Dataset
-from mcbench.run import plan, stages
 from mcbench.run.cache import StageCache, data_copy
-from mcbench.run.cell import bonafide_for, evaluate_cell, injection_for, scoring_for, split_for
 from mcbench.run.datasets import DatasetCache
 from mcbench.run.device import resolve_device
 from mcbench.run.graph import is_stored
 from mcbench.run.locks import StageLock, acquire_or_wait
-from mcbench.run.plan import StageRef
 from mcbench.run.record import base_record, finished_record
-from mcbench.run.stages import ProgressFactory, State
 from mcbench.run.store import Store
-from mcbench.vocabulary import CORNER_ROLES
 
 log = logging.getLogger("mcbench")
-
-
-def quiet(description: str, total: int):
-    return lambda epoch, loss: None
 
 
 @dataclass(frozen=True)
@@ -175,12 +171,6 @@ def error_of(e: BaseException) -> dict:
     }
 
 
-def attacked_state(cell: Cell, role: str, stored: StageCache) -> State:
-    """The stored model that the repair starts from: tampered, or as trained."""
-    ref = plan.attacked(cell, role)
-    return stored.load(ref.stage, ref.key).tensors
-
-
 def compute(
     job: Job,
     cell: Cell,
@@ -190,43 +180,53 @@ def compute(
     progress: ProgressFactory,
 ) -> None:
     """Compute the job's stage and store it; its inputs must be stored already."""
-    ref = job.ref
+    compute_stage(job.ref, cell, data, store, device, progress, job.reused)
+
+
+def compute_stage(
+    ref: StageRef,
+    cell: Cell,
+    data: Dataset,
+    store: Store,
+    device: torch.device,
+    progress: ProgressFactory = quiet,
+    reused: tuple[str, ...] = (),
+) -> Artifact:
+    """Stage ``ref`` of ``cell`` from the store, or computed from its stored inputs and
+    stored (MissingInput if an input is not stored). ``reused``, for an evaluation: the
+    labels of the cell's stages it did not compute itself."""
+    definition = STAGE_DEFS[ref.stage]
     copy = data_copy(data)
-    cache, stored = StageCache(store, copy), StageCache(store, copy, compute=False)
-    if ref.stage == plan.ENDPOINT:
-        stages.train_endpoint(cell, ref.role, data, device, cache, progress)
-    elif ref.stage == plan.TAMPER:
-        trained = stored.load(plan.ENDPOINT, cell.endpoint_key(ref.role)).tensors
-        injection = injection_for(cell, split_for(cell, data), data)
-        stages.tamper_endpoint(cell, ref.role, trained, data, injection, device, cache)
-    elif ref.stage == plan.ENDPOINT_EVAL:
-        scored = plan.endpoint(cell, ref.role) if ref.untampered else plan.attacked(cell, ref.role)
-        state = stored.load(scored.stage, scored.key).tensors
-        scoring = scoring_for(cell, data, split_for(cell, data))
-        stages.score_endpoint(
-            cell, ref.role, state, data, scoring, device, cache, untampered=ref.untampered
+    cache = StageCache(store, copy)
+    if definition.stores == "record":
+        found = store.load_record(ref.key)
+        if found and found.get("status") == "ok":
+            return Artifact(None, found, True)
+    elif is_stored(store, ref):
+        return cache.load_stage(ref)
+    inputs = StageCache(store, copy, compute=False).load_inputs(plan.input_refs(cell, ref.id))
+    call = StageCall(cell, data, device, ref.id, progress)
+    if definition.stores == "tensors":
+        return cache.tensors(
+            ref.stage,
+            ref.key,
+            ref.inputs,
+            lambda checkpoint: definition.compute(replace(call, checkpoint=checkpoint), inputs),
         )
-    elif ref.stage == plan.REPAIR:
-        attacked = tuple(attacked_state(cell, r, stored) for r in cell.roles)
-        bonafide = bonafide_for(cell, split_for(cell, data))
-        stages.repair(cell, attacked, data, bonafide.fit, device, cache, progress)
-    elif ref.stage == plan.EVALUATE:
-        base = base_record(cell, device)
-        results = evaluate_cell(cell, data, stored, device, list(job.reused))
-        timings = results["timings"]
-        own = timings["evaluate_s"] + sum(
-            seconds for label, seconds in _stage_seconds(timings).items() if label not in job.reused
-        )
-        store.save_record(finished_record(base, results, own))
-    else:
-        raise ValueError(f"unknown stage {ref.stage!r}")
+    if definition.stores == "json":
+        return cache.json(ref.stage, ref.key, ref.inputs, lambda: definition.compute(call, inputs))
+    base = base_record(cell, device)
+    results = {**definition.compute(call, inputs), "reused": list(reused)}
+    record = finished_record(base, results, own_seconds(cell, results["timings"], reused))
+    store.save_record(record)
+    return Artifact(None, record, False)
 
 
-def _stage_seconds(timings: dict[str, float]) -> dict[str, float]:
-    """The compute seconds of a cell's endpoint, tamper and repair stages, by label."""
-    seconds = {f"endpoint {r}": timings.get(f"endpoint_{r}_s", 0.0) for r in CORNER_ROLES}
-    for r in CORNER_ROLES:
-        if f"tamper_{r}_s" in timings:
-            seconds[f"tamper {r}"] = timings[f"tamper_{r}_s"]
-    seconds["repair"] = timings.get("repair_s", 0.0)
-    return seconds
+def own_seconds(cell: Cell, timings: dict[str, float], reused: tuple[str, ...]) -> float:
+    """The compute seconds a cell's record counts as its own: its evaluation's, and those
+    of its reusable stages that it computed itself."""
+    return timings["evaluate_s"] + sum(
+        timings.get(ref.id.timing_key, 0.0)
+        for ref in plan.cell_stages(cell)
+        if ref.definition.reusable and ref.label not in reused
+    )

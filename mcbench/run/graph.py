@@ -7,22 +7,21 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from mcbench.bench.cells import Cell
-from mcbench.run import plan
-from mcbench.run.plan import StageRef
+from mcbench.cell import plan
+from mcbench.cell.plan import StageRef
+from mcbench.cell.stages import STAGE_DEFS
 from mcbench.run.store import Store
-from mcbench.vocabulary import STAGES
 
-KIND_ORDER = STAGES
-REUSABLE = (plan.ENDPOINT, plan.TAMPER, plan.REPAIR)
-"""The stages a record lists under "reused" when the cell did not compute them itself."""
+KIND_ORDER = tuple(STAGE_DEFS)
 
 
 def is_stored(store: Store, ref: StageRef) -> bool:
     """Whether the stage's result is in the store (for the evaluation: an ok record)."""
-    if ref.stage == plan.EVALUATE:
+    stores = ref.definition.stores
+    if stores == "record":
         record = store.load_record(ref.key)
         return bool(record and record.get("status") == "ok")
-    if ref.stage == plan.ENDPOINT_EVAL:
+    if stores == "json":
         return store.has_json(ref.stage, ref.key)
     return store.has_tensors(ref.stage, ref.key)
 
@@ -74,7 +73,7 @@ class StageGraph:
         return [
             node.ref.label
             for node in self._cell_nodes(cell_id)
-            if node.ref.stage in REUSABLE and (node.stored or node.cell_id != cell_id)
+            if node.ref.definition.reusable and (node.stored or node.cell_id != cell_id)
         ]
 
     def _cell_nodes(self, cell_id: str) -> list[Node]:

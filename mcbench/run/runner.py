@@ -14,18 +14,18 @@ from pathlib import Path
 import torch
 
 from mcbench.bench.load import Benchmark
+from mcbench.cell import plan
+from mcbench.cell.models import ProgressFactory, quiet
 from mcbench.errors import ConfigError
-from mcbench.run import plan
 from mcbench.run.book import RunBook
 from mcbench.run.cache import StageCache, data_copy
 from mcbench.run.datasets import DatasetCache
-from mcbench.run.execute import RunSpec, StageRunner, quiet
+from mcbench.run.execute import RunSpec, StageRunner
 from mcbench.run.executors.serial import SerialExecutor
 from mcbench.run.graph import StageGraph, build_graph, is_stored
 from mcbench.run.monitor import Monitor
 from mcbench.run.record import base_record, failed_record
 from mcbench.run.runlog import RunLog
-from mcbench.run.stages import ProgressFactory
 from mcbench.run.store import Store
 
 log = logging.getLogger("mcbench")

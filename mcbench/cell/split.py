@@ -32,6 +32,19 @@ class Scoring:
     num_classes: int
 
 
+@dataclass(frozen=True)
+class Bonafide:
+    """The defender's bonafide images: those the repair fits on (and BatchNorm statistics
+    are recomputed on), and those held out to choose t by (None where the t rule holds out
+    none)."""
+
+    fit: ImageSet
+    held_out: ImageSet | None
+
+    def __len__(self) -> int:
+        return len(self.fit) + (len(self.held_out) if self.held_out is not None else 0)
+
+
 def split_test_set(test: ImageSet, defender_pool: int, eval_size: int, seed: int) -> TestSplit:
     """The first ``defender_pool`` images of a seeded order of the test set are the
     defender's; the next ``eval_size`` (0: all the others) are the evaluation set."""

@@ -3,14 +3,10 @@ rule, with everything the choice read (for the record)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from mcbench.bench.cells import Cell
 from mcbench.bench.settings import EvalSettings
+from mcbench.cell.split import Bonafide
 from mcbench.protocol.t_rule import CURVE_ENDS, choose_point, nearest_to_centre
-
-if TYPE_CHECKING:
-    from mcbench.run.cell import Bonafide
 
 
 def surface_result(
