@@ -79,20 +79,18 @@ def main() -> None:
     args = parser.parse_args()
 
     from mcbench.bench.load import load_benchmark
+    from mcbench.cell import plan
+    from mcbench.cell.data import cell_data
+    from mcbench.cell.models import model_from
+    from mcbench.cell.points import Recalibration, evaluate_points
+    from mcbench.cell.scoring import Scorer
+    from mcbench.cell.split import bonafide_subset
+    from mcbench.cell.stages.repair import repair_context
     from mcbench.protocol.seeds import derived_seed
     from mcbench.registry import load_registry
-    from mcbench.run import stages
-    from mcbench.run.cache import StageCache, data_copy
-    from mcbench.run.cell import cell_data
     from mcbench.run.datasets import DatasetCache
-    from mcbench.run.split import bonafide_subset
+    from mcbench.run.execute import compute_stage
     from mcbench.run.store import Store
-    from mcbench.toolkit.evaluation import (
-        anchor_batchnorm,
-        endpoint_statistics,
-        has_batchnorm,
-        recalibrate_batchnorm,
-    )
     from mcbench.vocabulary import ROLES
     from mcbench_plugins.repairs.path import PathRepair
 
@@ -106,14 +104,13 @@ def main() -> None:
     device = torch.device("cpu")
     data = DatasetCache(args.data_root, args.results / "cache").load(cell.dataset)
     store = Store(args.results)
-    cache = StageCache(store, data_copy(data))
-    quiet = lambda label, total: lambda epoch, loss: None  # noqa: E731
     endpoints = tuple(
-        stages.train_endpoint(cell, r, data, device, cache, quiet).tensors for r in ROLES
+        compute_stage(plan.endpoint(cell, r), cell, data, store, device).tensors for r in ROLES
     )
     parts = cell_data(cell, data)
+    scorer = Scorer.of(cell)
     trained = {
-        r: stages.score(cell, stages.model_from(cell, data, device, s), parts.scoring, device)
+        r: scorer.score(model_from(cell, data, device, s), parts.scoring, device)
         for r, s in zip(ROLES, endpoints)
     }
     reference = sum(trained[r]["clean_accuracy"] for r in ROLES) / 2
@@ -136,9 +133,7 @@ def main() -> None:
             params = {**base_params, **changes}
             fit_key = json.dumps([params, augment], sort_keys=True, default=str)
             repair = PathRepair(**params)
-            ctx = replace(
-                stages.repair_context(cell, endpoints, data, bonafide, device), augment=augment
-            )
+            ctx = replace(repair_context(cell, endpoints, data, bonafide, device), augment=augment)
             if args.fit_seed is not None:
                 ctx = replace(ctx, seed=derived_seed("repair", cell.seed, args.fit_seed))
             started = time.perf_counter()
@@ -147,24 +142,18 @@ def main() -> None:
             fit_s = time.perf_counter() - started
             path = repair.path(ctx, fitted[fit_key], grid)
 
-            def recalibrate(model):
-                recalibrate_batchnorm(
-                    model, bonafide, device, cell.evaluate.batch_size, passes=recal["passes"],
-                    augment_seed=derived_seed("recalibrate", cell.seed) if recal["augment"]
-                    else None,
-                )  # fmt: skip
-
-            anchored = recal.get("anchored")
-            anchors = endpoint_statistics(ctx.endpoints, recalibrate) if anchored else None
-            along = []
-            for t in path.points:
-                model = path.model_at(t).to(device)
-                if has_batchnorm(model):
-                    recalibrate(model)
-                    if anchors:
-                        anchor_batchnorm(model, path.endpoint_weights(t), *anchors)
-                scores = stages.score(cell, model, parts.scoring, device)
-                along.append({"t": t, **{k: v for k, v in scores.items() if k != "notes"}})
+            recalibration = Recalibration(
+                enabled=True,
+                passes=recal["passes"],
+                augment_seed=derived_seed("recalibrate", cell.seed) if recal["augment"] else None,
+                anchored=bool(recal.get("anchored")),
+                batch_size=cell.evaluate.batch_size,
+                precision=cell.compute.precision,
+            )
+            scored, _ = evaluate_points(
+                path, ctx.endpoints, scorer, parts.scoring, recalibration, bonafide, device
+            )
+            along = [{k: v for k, v in p.items() if k != "notes"} for p in scored]
             interior = [p for p in along if 0 < p["t"] < 1 and p["attack_success_rate"] <= args.asr]
             best = max(interior, key=lambda p: p["clean_accuracy"], default=None)
             row = {
