@@ -16,7 +16,7 @@ from mcbench.toolkit.augment import cutout, random_crop_flip
 from mcbench.toolkit.curves import CurveModel
 from mcbench.toolkit.evaluation import predict, recalibrate_batchnorm
 from mcbench.toolkit.nets import Normalize, NormalizedNetwork
-from mcbench.toolkit.training import fit
+from mcbench.toolkit.training import FitOptions, SGDFields, fit
 from mcbench_plugins.architectures.convnet import ConvNet
 from mcbench_plugins.attacks.pgd import PGD
 from mcbench_plugins.connections.bezier import Bezier
@@ -43,10 +43,8 @@ def model(seed=0):
 
 
 def train(m, device, precision="fp32", epochs=2):
-    return fit(
-        m, data(), epochs=epochs, batch_size=32, lr=0.05, momentum=0.9, weight_decay=5e-4,
-        schedule="constant", augment=True, device=device, seed=1, precision=precision,
-    )  # fmt: skip
+    sgd = SGDFields(epochs=epochs, batch_size=32, lr=0.05, schedule="constant")
+    return fit(m, data(), sgd, FitOptions(device, seed=1, precision=precision), augment=True)
 
 
 def test_augmentation_on_the_device_is_the_cpus_bit_for_bit():

@@ -18,7 +18,7 @@ from mcbench.run.store import Store
 from mcbench.toolkit.evaluation import predict
 from mcbench.toolkit.nets import Normalize, NormalizedNetwork
 from mcbench.toolkit.tampering import margin
-from mcbench.toolkit.training import fit
+from mcbench.toolkit.training import FitOptions, SGDFields, fit
 from mcbench_plugins.architectures.convnet import ConvNet
 from mcbench_plugins.attacks.gda import GradientDescentAttack
 from mcbench_plugins.attacks.sba import SingleBiasAttack
@@ -60,19 +60,8 @@ def trained():
     torch.manual_seed(0)
     net = ConvNet(widths=(8, 16), batch_norm=False).build(4, 3, 16)
     model = NormalizedNetwork(Normalize(data.mean, data.std), net)
-    fit(
-        model,
-        data.train,
-        epochs=6,
-        batch_size=32,
-        lr=0.05,
-        momentum=0.9,
-        weight_decay=5e-4,
-        schedule="constant",
-        augment=False,
-        device=CPU,
-        seed=0,
-    )
+    sgd = SGDFields(epochs=6, batch_size=32, lr=0.05, schedule="constant")
+    fit(model, data.train, sgd, FitOptions(CPU, seed=0), augment=False)
     return model.eval(), data
 
 

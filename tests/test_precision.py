@@ -13,14 +13,15 @@ from torch import nn
 
 from mcbench.bench.load import load_benchmark
 from mcbench.bench.settings import ComputeSettings
+from mcbench.cell import plan
+from mcbench.cell.scoring import score
+from mcbench.cell.split import Scoring
 from mcbench.cli import cli
 from mcbench.errors import ConfigError
 from mcbench.kinds.data import ImageSet
-from mcbench.run import plan, stages
-from mcbench.run.split import Scoring
 from mcbench.toolkit.nets import Normalize, NormalizedNetwork
 from mcbench.toolkit.precision import autocast, resolve_precision
-from mcbench.toolkit.training import fit, lr_factor
+from mcbench.toolkit.training import FitOptions, SGDFields, fit, lr_factor
 from mcbench_plugins.architectures.convnet import ConvNet
 from tests.conftest import TINY
 
@@ -41,10 +42,8 @@ def tiny_model(seed=0):
 
 def train(model, precision=None, epochs=1, **kw):
     extra = {} if precision is None else {"precision": precision}
-    return fit(
-        model, tiny_data(), epochs=epochs, batch_size=16, lr=0.05, momentum=0.9,
-        weight_decay=5e-4, schedule="constant", augment=True, device=CPU, seed=3, **extra, **kw,
-    )  # fmt: skip
+    sgd = SGDFields(epochs=epochs, batch_size=16, lr=0.05, schedule="constant")
+    return fit(model, tiny_data(), sgd, FitOptions(CPU, seed=3, **extra, **kw), augment=True)
 
 
 def test_auto_is_bf16_on_cuda_and_fp32_on_the_cpu():
@@ -170,7 +169,7 @@ def test_metrics_compute_in_the_cells_precision_unless_they_need_full(
         cell, metrics=(fake_metric("plain", False, seen), fake_metric("hessian", True, seen))
     )
     scoring = Scoring(tiny_data(8), None, None, 4)
-    stages.score(cell, tiny_model(), scoring, CPU)
+    score(cell, tiny_model(), scoring, CPU)
     assert seen == {"plain": precision == "bf16", "hessian": False}
 
 

@@ -6,12 +6,13 @@ import torch
 from torch import nn
 
 from mcbench.bench.load import load_benchmark
-from mcbench.run import plan, stages
-from mcbench.run.cache import DataCopy, DataCopyMismatch, StageCache, data_copy
+from mcbench.cell import plan
+from mcbench.run.cache import DataCopy, DataCopyMismatch, StageCache
+from mcbench.run.execute import compute_stage
 from mcbench.run.store import Store
 from mcbench.toolkit.checkpoint import Checkpoint, atomic_write
 from mcbench.toolkit.nets import Normalize, NormalizedNetwork
-from mcbench.toolkit.training import fit, seeded
+from mcbench.toolkit.training import FitOptions, SGDFields, fit, seeded
 from mcbench_plugins.datasets.synthetic import Synthetic
 from tests.conftest import TINY
 
@@ -136,8 +137,8 @@ def test_an_endpoint_depends_on_its_seed_only_and_leaves_the_global_rng_alone(
     for prior in (1, 2):
         torch.manual_seed(prior)
         state = torch.get_rng_state()
-        cache = StageCache(Store(tmp_path / f"results-{prior}"), data_copy(data))
-        artifact = stages.train_endpoint(cell, "A", data, CPU, cache, lambda d, t: None)
+        store = Store(tmp_path / f"results-{prior}")
+        artifact = compute_stage(plan.endpoint(cell, "A"), cell, data, store, CPU)
         assert torch.equal(torch.get_rng_state(), state)
         trained.append(artifact.tensors)
     assert trained[0].keys() == trained[1].keys()
@@ -166,8 +167,10 @@ def test_seeded_restores_the_global_rng_and_fit_draws_from_its_seed():
         model = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(48, 2))
         torch.manual_seed(prior)
         state = torch.get_rng_state()
-        kw = dict(momentum=0.0, weight_decay=0.0, schedule="constant", augment=False)
-        fit(model, data, epochs=2, batch_size=4, lr=0.1, device=CPU, seed=9, **kw)
+        sgd = SGDFields(
+            epochs=2, batch_size=4, lr=0.1, momentum=0.0, weight_decay=0.0, schedule="constant"
+        )
+        fit(model, data, sgd, FitOptions(CPU, seed=9), augment=False)
         assert torch.equal(torch.get_rng_state(), state)
         results.append(model.state_dict())
     assert all(torch.equal(results[0][k], results[1][k]) for k in results[0])

@@ -1,5 +1,7 @@
 """Schedules, augmentation, and training that resumes exactly after an interruption."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
@@ -7,7 +9,7 @@ from torch import nn
 from mcbench.kinds.data import ImageSet
 from mcbench.toolkit.augment import random_crop_flip
 from mcbench.toolkit.checkpoint import Checkpoint
-from mcbench.toolkit.training import fit, lr_factor
+from mcbench.toolkit.training import FitOptions, SGDFields, fit, lr_factor
 
 
 def test_garipov_schedule():
@@ -52,22 +54,17 @@ def net():
     )
 
 
-KW = dict(
-    epochs=4,
-    batch_size=16,
-    lr=0.05,
-    momentum=0.9,
-    weight_decay=5e-4,
-    schedule="garipov",
-    augment=True,
-    device=torch.device("cpu"),
-    seed=5,
-)
+SGD = SGDFields(epochs=4, batch_size=16, lr=0.05, momentum=0.9, weight_decay=5e-4)
+RUN = FitOptions(device=torch.device("cpu"), seed=5)
+
+
+def train(model, **run):
+    return fit(model, data(), SGD, replace(RUN, **run), augment=True)
 
 
 def test_training_resumes_bit_for_bit_after_an_interruption(tmp_path):
     reference = net()
-    ref_losses = fit(reference, data(), **KW)
+    ref_losses = train(reference)
 
     class Killed(Exception):
         pass
@@ -79,14 +76,12 @@ def test_training_resumes_bit_for_bit_after_an_interruption(tmp_path):
     checkpoint = Checkpoint(tmp_path / "state.pt")
     interrupted = net()
     with pytest.raises(Killed):
-        fit(interrupted, data(), checkpoint=checkpoint, on_epoch=kill_after_two, **KW)
+        train(interrupted, checkpoint=checkpoint, on_epoch=kill_after_two)
     assert checkpoint.load()["epoch"] == 2
 
     resumed_epochs = []
     resumed = net()
-    losses = fit(
-        resumed, data(), checkpoint=checkpoint, on_epoch=lambda e, l: resumed_epochs.append(e), **KW
-    )
+    losses = train(resumed, checkpoint=checkpoint, on_epoch=lambda e, l: resumed_epochs.append(e))
     assert resumed_epochs == [2, 3]
     assert losses == ref_losses
     for p, q in zip(reference.state_dict().values(), resumed.state_dict().values()):
@@ -95,9 +90,9 @@ def test_training_resumes_bit_for_bit_after_an_interruption(tmp_path):
 
 def test_a_resumed_training_counts_the_seconds_before_the_kill(tmp_path, registry, write_yaml):
     from mcbench.bench.load import load_benchmark
-    from mcbench.run import plan, stages
-    from mcbench.run.cache import StageCache, data_copy
+    from mcbench.cell import plan
     from mcbench.run.datasets import DatasetCache
+    from mcbench.run.execute import compute_stage
     from mcbench.run.store import Store
     from mcbench.toolkit.training import training_seconds
     from tests.conftest import TINY
@@ -114,15 +109,15 @@ def test_a_resumed_training_counts_the_seconds_before_the_kill(tmp_path, registr
     cell = load_benchmark(write_yaml(TINY), registry).cells[0]
     data = DatasetCache(None, tmp_path / "cache").load(cell.dataset)
     store = Store(tmp_path / "results")
-    cache, cpu = StageCache(store, data_copy(data)), torch.device("cpu")
+    cpu = torch.device("cpu")
     with pytest.raises(Killed):
-        stages.train_endpoint(cell, "A", data, cpu, cache, killing)
+        compute_stage(plan.endpoint(cell, "A"), cell, data, store, cpu, killing)
     checkpoint = store.checkpoint(plan.ENDPOINT, cell.endpoint_key("A"))
     first = training_seconds(checkpoint)
     assert 0 < first and checkpoint.load()["epoch"] == 1
     state = checkpoint.load()
     checkpoint.save({**state, "seconds": 1000.0})  # as if the first epoch had taken long
     quiet = lambda label, total: lambda epoch, loss: None  # noqa: E731
-    artifact = stages.train_endpoint(cell, "A", data, cpu, cache, quiet)
+    artifact = compute_stage(plan.endpoint(cell, "A"), cell, data, store, cpu, quiet)
     assert 1000.0 < artifact.meta["seconds"] < 1000.0 + 60
     assert training_seconds(None) == 0.0

@@ -46,7 +46,7 @@ from mcbench.toolkit.curves import CurveModel
 from mcbench.toolkit.evaluation import predict, recalibrate_batchnorm
 from mcbench.toolkit.nets import Normalize, NormalizedNetwork
 from mcbench.toolkit.precision import CHOICES, autocast, resolve_precision
-from mcbench.toolkit.training import fit
+from mcbench.toolkit.training import FitOptions, SGDFields, fit
 from mcbench_plugins.architectures.preresnet import PreResNet
 from mcbench_plugins.architectures.resnet18 import ResNet18
 from mcbench_plugins.architectures.vgg16 import VGG16
@@ -177,23 +177,18 @@ def mcbench_training(
         return curve_loss(model, x, y, torch.rand((), generator=generator), WEIGHT_DECAY)
 
     def run(n, epochs, on_epoch=None):
-        fit(
-            curve,
-            data.subset(torch.arange(n)),
+        sgd = SGDFields(
             epochs=epochs,
             batch_size=batch,
             lr=LR,
             momentum=MOMENTUM,
             weight_decay=0.0,
             schedule="constant",
-            augment=True,
-            device=device,
-            seed=0,
-            loss_fn=loss,
-            on_epoch=on_epoch,
-            precision=precision,
-            compile=compile,
         )
+        options = FitOptions(
+            device=device, seed=0, precision=precision, compile=compile, on_epoch=on_epoch
+        )
+        fit(curve, data.subset(torch.arange(n)), sgd, options, augment=True, loss_fn=loss)
 
     if warmup:
         run(warmup * batch, 1)

@@ -8,27 +8,16 @@ from typing import ClassVar, Literal
 
 from mcbench.kinds import EvasionAttack
 from mcbench.toolkit.precision import resolve_precision
-from mcbench.toolkit.training import Schedule, check_optimiser_values
+from mcbench.toolkit.training import SGDFields
 from mcbench.vocabulary import ROLES
 
 
 @dataclass(frozen=True)
-class TrainSettings:
+class TrainSettings(SGDFields):
     """How the endpoints are trained."""
 
     name: ClassVar[str] = "train"
-    epochs: int = field(default=200, metadata={"help": "passes over the training set"})
-    batch_size: int = field(default=128, metadata={"help": "images per SGD step"})
-    lr: float = field(default=0.05, metadata={"help": "initial learning rate"})
-    momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
-    weight_decay: float = field(default=5e-4, metadata={"help": "L2 penalty (SGD weight decay)"})
-    schedule: Schedule = field(
-        default="garipov", metadata={"help": "learning-rate schedule over the epochs"}
-    )
     augment: bool = field(default=True, metadata={"help": "random crop (pad 4) and flip"})
-
-    def __post_init__(self):
-        check_optimiser_values(self)
 
 
 @dataclass(frozen=True)
@@ -200,7 +189,11 @@ class ComputeSettings:
     )
     compile: bool = field(
         default=False,
-        metadata={"help": "train networks through torch.compile (endpoints, fine-tuning)"},
+        metadata={
+            "help": "train networks through torch.compile: the endpoints, and the repairs "
+            "that declare it (fine-tuning, fine-pruning, training from scratch; not the "
+            "curve and surface fits)"
+        },
     )
 
     def __post_init__(self):

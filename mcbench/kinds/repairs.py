@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -12,9 +12,7 @@ from torch import nn
 from mcbench.kinds.base import Plugin
 from mcbench.kinds.connections import ConnectionPlugin
 from mcbench.kinds.data import ImageSet
-
-if TYPE_CHECKING:
-    from mcbench.toolkit.checkpoint import Checkpoint
+from mcbench.kinds.training import Checkpoint, FitOptions
 
 
 @dataclass(frozen=True)
@@ -35,16 +33,30 @@ class RepairContext:
     seed: int
     augment: bool
     checkpoint: Checkpoint | None = None
-    """Where an iterative repair keeps its per-epoch state (pass it to
+    """Where an iterative repair keeps its per-epoch state (``fit_options()`` passes it to
     ``mcbench.toolkit.training.fit``)."""
     on_epoch: Callable[[int, float], None] | None = None
     """Call after every epoch with (epoch, mean loss): drives progress bars and logs."""
     precision: str = "fp32"
-    """The run's precision of forward passes, fp32 or bf16: pass it to
-    ``mcbench.toolkit.training.fit``, or run forward passes in
+    """The run's precision of forward passes, fp32 or bf16: ``fit_options()`` passes it to
+    ``mcbench.toolkit.training.fit``; elsewhere run forward passes in
     ``mcbench.toolkit.precision.autocast(device, precision)``."""
     compile: bool = False
-    """Whether the run asks for torch.compile'd training (pass it to ``fit``)."""
+    """Whether to train through torch.compile: true only where the run asks for it and
+    the repair's class declares ``compiles``."""
+
+    def fit_options(self) -> FitOptions:
+        """The options of ``mcbench.toolkit.training.fit`` for a training on
+        ``bonafide``: this context's device, seed, precision, compilation, checkpoint and
+        progress."""
+        return FitOptions(
+            device=self.device,
+            seed=self.seed,
+            precision=self.precision,
+            compile=self.compile,
+            checkpoint=self.checkpoint,
+            on_epoch=self.on_epoch,
+        )
 
 
 Point = float | tuple[float, ...] | None
@@ -72,6 +84,10 @@ class ModelPath:
 class RepairPlugin(Plugin):
     kind = "repair"
     uses_connection: ClassVar[bool] = False
+    compiles: ClassVar[bool] = False
+    """Whether ``fit`` trains through torch.compile when the run asks for it (``--compile``),
+    passing ``ctx.fit_options()`` to every network it trains. Only then is ``ctx.compile``
+    true, and the repair's key and record name the compilation."""
 
     @property
     def endpoint_count(self) -> int:

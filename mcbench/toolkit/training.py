@@ -5,33 +5,50 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
 from torch import nn
 
 from mcbench.kinds.data import ImageSet, as_batch
+from mcbench.kinds.training import Checkpoint, FitOptions
 from mcbench.toolkit.augment import cutout as erase_square
 from mcbench.toolkit.augment import random_crop_flip
-from mcbench.toolkit.checkpoint import Checkpoint
 from mcbench.toolkit.precision import autocast
-
-
-def check_optimiser_values(s) -> None:
-    if s.epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {s.epochs}")
-    if s.batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {s.batch_size}")
-    if not s.lr > 0:
-        raise ValueError(f"lr must be > 0, got {s.lr}")
-    if not 0 <= s.momentum < 1:
-        raise ValueError(f"momentum must be in [0, 1), got {s.momentum}")
-    if s.weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {s.weight_decay}")
-
 
 Schedule = Literal["garipov", "cosine", "constant", "onecycle"]
 """The learning-rate schedules ``lr_factor`` knows (a settings field's type)."""
+
+
+@dataclass(frozen=True)
+class SGDFields:
+    """The optimiser settings of a training: mini-batch SGD with momentum and weight decay
+    over a learning-rate schedule. The ``train`` section and every repair that trains
+    inherit them, re-declaring only the fields whose default or help they change; a
+    subclass's ``__post_init__`` calls this one's."""
+
+    epochs: int = field(default=200, metadata={"help": "passes over the training set"})
+    batch_size: int = field(default=128, metadata={"help": "images per SGD step"})
+    lr: float = field(default=0.05, metadata={"help": "initial learning rate"})
+    momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
+    weight_decay: float = field(default=5e-4, metadata={"help": "L2 penalty (SGD weight decay)"})
+    schedule: Schedule = field(
+        default="garipov", metadata={"help": "learning-rate schedule over the epochs"}
+    )
+
+    def __post_init__(self):
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+
 
 ONECYCLE_PEAK = 0.25
 
@@ -108,39 +125,35 @@ def cross_entropy(
 def fit(
     model: nn.Module,
     data: ImageSet,
+    sgd: SGDFields,
+    run: FitOptions,
     *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    momentum: float,
-    weight_decay: float,
-    schedule: str,
     augment: bool,
-    device: torch.device,
-    seed: int,
     loss_fn: LossFn = cross_entropy,
     cutout: int = 0,
-    checkpoint: Checkpoint | None = None,
-    on_epoch: Callable[[int, float], None] | None = None,
-    precision: str = "fp32",
-    compile: bool = False,
 ) -> list[float]:
-    """Train ``model`` in place; returns the mean training loss of every epoch.
+    """Train ``model`` in place with the optimiser settings ``sgd``, on ``run.device``;
+    returns the mean training loss of every epoch.
 
-    The data is copied to ``device`` once and batches are drawn and augmented there.
-    With ``cutout`` > 0 every image also has a square of that side erased
-    (``mcbench.toolkit.augment.cutout``), after the crop and flip.
-    ``precision`` is the forward passes' (``mcbench.toolkit.precision``); with ``compile``
-    the loss sees ``torch.compile(model)``, which shares ``model``'s parameters.
+    The data is copied to the device once and batches are drawn there, randomly cropped
+    and flipped with ``augment``. With ``cutout`` > 0 every image also has a square of
+    that side erased (``mcbench.toolkit.augment.cutout``), after the crop and flip.
+    ``run.precision`` is the forward passes' (``mcbench.toolkit.precision``); with
+    ``run.compile`` the loss sees ``torch.compile(model)``, which shares ``model``'s
+    parameters.
 
-    Deterministic given ``seed`` (on one device), also across an interruption: the data
-    order, augmentation and global RNG states are saved with every epoch's checkpoint.
-    The global RNGs are seeded for the training only (``seeded``): the caller's are left
-    as they were.
+    Deterministic given ``run.seed`` (on one device), also across an interruption: the
+    data order, augmentation and global RNG states are saved with every epoch's
+    ``run.checkpoint``. The global RNGs are seeded for the training only (``seeded``):
+    the caller's are left as they were.
     """
+    epochs, batch_size, lr = sgd.epochs, sgd.batch_size, sgd.lr
+    device, seed, checkpoint, on_epoch = run.device, run.seed, run.checkpoint, run.on_epoch
     with seeded(seed):
         trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.SGD(trainable, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        optimizer = torch.optim.SGD(
+            trainable, lr=lr, momentum=sgd.momentum, weight_decay=sgd.weight_decay
+        )
         generator = torch.Generator().manual_seed(seed)
         losses: list[float] = []
         start, spent, started = 0, 0.0, time.perf_counter()
@@ -154,10 +167,10 @@ def fit(
             spent = float(state.get("seconds", 0.0))
         images, labels = data.images.to(device), data.labels.to(device)
         n = len(data)
-        forward = torch.compile(model) if compile else model
+        forward = torch.compile(model) if run.compile else model
         for epoch in range(start, epochs):
             for group in optimizer.param_groups:
-                group["lr"] = lr * lr_factor(schedule, epoch, epochs)
+                group["lr"] = lr * lr_factor(sgd.schedule, epoch, epochs)
             model.train()
             order = torch.randperm(n, generator=generator).to(device)
             total, count = 0.0, 0
@@ -168,7 +181,7 @@ def fit(
                     x = random_crop_flip(x, generator)
                 if cutout:
                     x = erase_square(x, cutout, generator)
-                with autocast(device, precision):
+                with autocast(device, run.precision):
                     loss = loss_fn(forward, x, labels[index], generator)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

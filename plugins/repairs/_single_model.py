@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from mcbench.kinds import ModelPath, RepairContext, RepairPlugin
-from mcbench.toolkit.training import Schedule, check_optimiser_values, fit, seeded
+from mcbench.toolkit.training import Schedule, SGDFields, fit, seeded
 
 ENDPOINTS = ("A", "B")
 
@@ -35,26 +35,9 @@ def tensors_of(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
-def fit_on_bonafide(model: nn.Module, ctx: RepairContext, settings) -> None:
-    """Train MODEL in place on the bonafide data with a repair's optimiser settings
-    (epochs, batch_size, lr, momentum, weight_decay, schedule)."""
-    fit(
-        model,
-        ctx.bonafide,
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        lr=settings.lr,
-        momentum=settings.momentum,
-        weight_decay=settings.weight_decay,
-        schedule=settings.schedule,
-        augment=ctx.augment,
-        device=ctx.device,
-        seed=ctx.seed,
-        checkpoint=ctx.checkpoint,
-        on_epoch=ctx.on_epoch,
-        precision=ctx.precision,
-        compile=ctx.compile,
-    )
+def fit_on_bonafide(model: nn.Module, ctx: RepairContext, sgd: SGDFields) -> None:
+    """Train MODEL in place on the bonafide data with a repair's optimiser settings."""
+    fit(model, ctx.bonafide, sgd, ctx.fit_options(), augment=ctx.augment)
 
 
 def endpoint_index(endpoint: str) -> int:
@@ -88,21 +71,18 @@ class SingleModelRepair(RepairPlugin):
 
 
 @dataclass(frozen=True)
-class FinetuneFields:
+class FinetuneFields(SGDFields):
     """The fine-tuning settings shared by ``finetune`` and ``fineprune``."""
 
-    endpoint: Literal["A", "B"] = field(
-        default="A", metadata={"help": "which tampered endpoint to start from"}
-    )
     epochs: int = field(default=20, metadata={"help": "passes over the bonafide data"})
-    batch_size: int = field(default=128, metadata={"help": "images per SGD step"})
     lr: float = field(default=0.01, metadata={"help": "learning rate"})
-    momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
-    weight_decay: float = field(default=5e-4, metadata={"help": "L2 penalty (SGD weight decay)"})
     schedule: Schedule = field(
         default="constant", metadata={"help": "learning-rate schedule over the epochs"}
     )
+    endpoint: Literal["A", "B"] = field(
+        default="A", metadata={"help": "which tampered endpoint to start from"}
+    )
 
     def __post_init__(self):
-        check_optimiser_values(self)
+        super().__post_init__()
         endpoint_index(self.endpoint)

@@ -85,6 +85,7 @@ class FinepruneRepair(FinetuneFields, SingleModelRepair):
     """Fine-Pruning: zero the last conv's least active channels, then fine-tune (t = None)."""
 
     name: ClassVar[str] = "fineprune"
+    compiles: ClassVar[bool] = True
     extra_keys: ClassVar[tuple[str, ...]] = ("pruned_channels",)
     prune_fraction: float = field(
         default=0.2,

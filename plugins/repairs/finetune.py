@@ -23,6 +23,7 @@ class FinetuneRepair(FinetuneFields, SingleModelRepair):
     """Fine-tune one tampered endpoint on the bonafide data (single model, t = None)."""
 
     name: ClassVar[str] = "finetune"
+    compiles: ClassVar[bool] = True
 
     def fit(self, ctx: RepairContext) -> dict[str, torch.Tensor]:
         model = copy_of_endpoint(ctx, self.endpoint)

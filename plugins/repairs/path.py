@@ -4,7 +4,7 @@ bonafide data, endpoints fixed, and use the models along it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import torch
@@ -14,27 +14,22 @@ from torch.func import functional_call
 import mcbench
 from mcbench.kinds import EvasionAttack, ModelPath, RepairContext, RepairPlugin
 from mcbench.toolkit.curves import CurveModel
-from mcbench.toolkit.training import Schedule, check_optimiser_values, fit
+from mcbench.toolkit.training import SGDFields, fit
 
 
 @dataclass(frozen=True)
-class PathRepair(RepairPlugin):
+class PathRepair(SGDFields, RepairPlugin):
     """Mode-connectivity path repair: train the curve's bends on bonafide data only."""
 
     name: ClassVar[str] = "path"
     uses_connection: ClassVar[bool] = True
     epochs: int = field(default=100, metadata={"help": "passes over the bonafide data"})
-    batch_size: int = field(default=128, metadata={"help": "images per SGD step"})
     lr: float = field(default=0.01, metadata={"help": "initial learning rate"})
-    momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
     weight_decay: float = field(
         default=1e-4,
         metadata={
             "help": "applied as 0.5 * wd * ||w(t)||^2 on the point on the curve, not the bends"
         },
-    )
-    schedule: Schedule = field(
-        default="garipov", metadata={"help": "learning-rate schedule over the epochs"}
     )
     distill: float = field(
         default=0.0,
@@ -66,7 +61,7 @@ class PathRepair(RepairPlugin):
     )
 
     def __post_init__(self):
-        check_optimiser_values(self)
+        super().__post_init__()
         if not 0.0 <= self.distill <= 1.0:
             raise ValueError(f"distill must be in [0, 1], got {self.distill}")
         if self.cutout < 0:
@@ -97,23 +92,16 @@ class PathRepair(RepairPlugin):
                 return curve_loss(model, x, y, t, wd)
             return distilled_loss(model, x, y, t, wd, teacher, self.distill)
 
+        # the decay is in the loss, on w(t): the optimiser decays nothing
+        sgd = replace(self, weight_decay=0.0)
         fit(
             curve,
             ctx.bonafide,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            momentum=self.momentum,
-            weight_decay=0.0,
-            schedule=self.schedule,
+            sgd,
+            ctx.fit_options(),
             augment=ctx.augment,
-            device=ctx.device,
-            seed=ctx.seed,
             loss_fn=loss,
             cutout=self.cutout,
-            checkpoint=ctx.checkpoint,
-            on_epoch=ctx.on_epoch,
-            precision=ctx.precision,
         )
         return {"interior": curve.interior.detach().cpu()}
 

@@ -5,7 +5,7 @@ the path repair)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal
 
 import torch
@@ -23,11 +23,11 @@ from mcbench.toolkit.surfaces import (
     num_corners,
     sample_point,
 )
-from mcbench.toolkit.training import Schedule, check_optimiser_values, fit
+from mcbench.toolkit.training import SGDFields, fit
 
 
 @dataclass(frozen=True)
-class SurfaceRepair(RepairPlugin):
+class SurfaceRepair(SGDFields, RepairPlugin):
     """Mode-connectivity surface repair: train a Bezier surface through 3 or 4 models on
     bonafide data only."""
 
@@ -41,9 +41,7 @@ class SurfaceRepair(RepairPlugin):
         default=2, metadata={"help": "Bezier degree of the surface (1 = nothing to train)"}
     )
     epochs: int = field(default=100, metadata={"help": "passes over the bonafide data"})
-    batch_size: int = field(default=128, metadata={"help": "images per SGD step"})
     lr: float = field(default=0.01, metadata={"help": "initial learning rate"})
-    momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
     weight_decay: float = field(
         default=1e-4,
         metadata={
@@ -51,15 +49,12 @@ class SurfaceRepair(RepairPlugin):
             "not the control points"
         },
     )
-    schedule: Schedule = field(
-        default="garipov", metadata={"help": "learning-rate schedule over the epochs"}
-    )
     grid: int = field(
         default=5, metadata={"help": "steps per side of the grid of (u, v) evaluated"}
     )
 
     def __post_init__(self):
-        check_optimiser_values(self)
+        super().__post_init__()
         if self.shape not in SHAPES:
             raise ValueError(f"shape must be one of {SHAPES}, got {self.shape!r}")
         if self.degree < 1:
@@ -93,23 +88,8 @@ class SurfaceRepair(RepairPlugin):
         def loss(model: SurfaceModel, x, y, generator):
             return surface_loss(model, x, y, sample_point(shape, generator), wd)
 
-        fit(
-            surface,
-            ctx.bonafide,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            momentum=self.momentum,
-            weight_decay=0.0,
-            schedule=self.schedule,
-            augment=ctx.augment,
-            device=ctx.device,
-            seed=ctx.seed,
-            loss_fn=loss,
-            checkpoint=ctx.checkpoint,
-            on_epoch=ctx.on_epoch,
-            precision=ctx.precision,
-        )
+        sgd = replace(self, weight_decay=0.0)  # the decay is in the loss, on w(u, v)
+        fit(surface, ctx.bonafide, sgd, ctx.fit_options(), augment=ctx.augment, loss_fn=loss)
         return {"interior": surface.interior.detach().cpu()}
 
     def path(
