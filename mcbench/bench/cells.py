@@ -196,7 +196,7 @@ class Cell:
             "budget": self.budget,
             "split": to_plain(self.split),
             "seed": self.seed,
-            **self._compute_identity(),
+            **self._compute_identity(self.repair_compute),
         }
         if self.holdout is not None:
             identity["holdout"] = self.holdout
@@ -212,13 +212,31 @@ class Cell:
             **self._compute_identity(),
         }
 
-    def _compute_identity(self) -> dict[str, Any]:
-        """The compute settings as a stage key holds them: absent for fp32 without
-        compilation, so those stages keep the keys they had before the settings existed,
-        and an fp32 and a bf16 result never share a key."""
-        if self.compute.precision == "auto":
+    @property
+    def repair_compute(self) -> ComputeSettings:
+        """How the repair computes: the cell's compute settings, less compilation where the
+        repair's class does not declare that it ``compiles`` (a curve's fit runs through
+        its functional forward pass, which nothing compiles)."""
+        if self.repair.entry.cls.compiles:
+            return self.compute
+        return replace(self.compute, compile=False)
+
+    @property
+    def compiled_stages(self) -> tuple[str, ...]:
+        """The kinds of stage that train through torch.compile: none without
+        ``compute.compile``; else the endpoints, and the repair where it compiles."""
+        if not self.compute.compile:
+            return ()
+        return ("endpoint", "repair") if self.repair_compute.compile else ("endpoint",)
+
+    def _compute_identity(self, compute: ComputeSettings | None = None) -> dict[str, Any]:
+        """The compute settings (the cell's, or those of one stage) as a stage key holds
+        them: absent for fp32 without compilation, so those stages keep the keys they had
+        before the settings existed, and an fp32 and a bf16 result never share a key."""
+        compute = self.compute if compute is None else compute
+        if compute.precision == "auto":
             raise ValueError("a cell's compute.precision must be resolved (fp32 or bf16)")
-        return {} if self.compute.is_default else {"compute": to_plain(self.compute)}
+        return {} if compute.is_default else {"compute": to_plain(compute)}
 
     @property
     def cell_id(self) -> str:
