@@ -46,7 +46,7 @@ from mcbench.kinds import (
     TamperContext,
 )
 from mcbench.kinds.data import ImageSet, to_float
-from mcbench.registry.params import ParamTypeError, coerce, describe, is_plugin_type, to_plain
+from mcbench.registry.params import ParamTypeError, coerce, describe, to_plain
 
 
 def check_plugin(cls: type, /, *, data_root: Path | None = None, **params) -> None:
@@ -87,7 +87,7 @@ def check_declaration(cls: type) -> None:
     )
     assert cls.__doc__ and cls.__doc__.strip(), f"{cls.__name__} needs a docstring"
     hints = typing.get_type_hints(cls)
-    resolve = _installed_resolve() if any(is_plugin_type(p.type) for p in describe(cls)) else None
+    resolve = _installed_resolver()
     for p in describe(cls):
         assert p.help, f"{cls.__name__}.{p.name}: document it with field(metadata={{'help': ...}})"
         assert p.default is not dataclasses.MISSING, f"{cls.__name__}.{p.name} needs a default"
@@ -103,11 +103,17 @@ def check_declaration(cls: type) -> None:
     )
 
 
-def _installed_resolve():
-    """Plugin names resolved among the installed plugins (the ``mcbench`` entry points)."""
-    from mcbench.registry import load_registry
+def _installed_resolver():
+    """Resolves plugin names among the installed plugins (the ``mcbench`` entry points),
+    loading them on the first name to resolve."""
 
-    return load_registry().resolve
+    @functools.cache
+    def registry():
+        from mcbench.registry import load_registry
+
+        return load_registry()
+
+    return lambda base, name: registry().resolve(base, name)
 
 
 def to_plain_value(value):

@@ -127,9 +127,7 @@ def coerce(value: Any, tp: Any, resolve: Resolve | None = None, *, finite: bool 
     if is_plugin_type(tp):
         if isinstance(value, tp):
             return value
-        if resolve is None:
-            raise TypeError(f"coerce needs resolve to find the {tp.kind} in {shown(value)}")
-        return _plugin_from_plain(value, tp, resolve)
+        return _plugin_from_plain(value, tp, resolve or _unresolvable)
     if origin is Literal:
         if value in args:
             return value
@@ -314,6 +312,10 @@ def _plugin_from_plain(value: Any, base: type, resolve: Resolve):
         return _nested("", value, base, resolve)
     except (UnknownParam, BadParam) as e:
         raise ParamTypeError(str(e)) from None
+
+
+def _unresolvable(base: type, name: str) -> type:
+    raise TypeError(f"coerce() needs resolve to find the {base.kind} {name!r}")
 
 
 def _culprit(cls: type, kwargs: dict[str, Any]) -> str | None:
