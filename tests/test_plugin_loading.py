@@ -186,3 +186,34 @@ def test_a_plugin_installed_after_an_earlier_invocation_is_found(installed):
     result = CliRunner().invoke(cli, ["hello"])
     assert result.exit_code == 0, result.output
     assert result.stdout == "hello from acme\n"
+
+
+def test_help_lists_a_plugins_command(installed):
+    installed("acme-command", "1.0", {"acme_command": COMMAND})
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0, result.output
+    assert "hello        Say hello." in result.stdout
+    assert "validate" in result.stdout
+
+
+def test_help_loads_only_the_plugins_that_may_add_commands(installed):
+    installed("acme-broken", "1.0", {"acme_broken": RAISES_ON_IMPORT})
+    installed("acme-broken-command", "1.0", {"acme_broken_command": COMMAND + RAISES_ON_IMPORT})
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0, result.output
+    [warning] = warnings_of(result)
+    assert "'acme_broken_command'" in warning and "boom at import" in warning
+
+
+def test_the_command_scan_reads_a_plugins_source(installed):
+    installed(
+        "acme-scan",
+        "1.0",
+        {"acme_plain": TYPO_HOOK, "acme_command": COMMAND, "acme_star": "from os import *\n"},
+    )
+    from mcbench.registry.command_plugins import command_plugin_names
+
+    names = command_plugin_names()
+    assert "acme_command" in names and "acme_star" in names
+    assert "acme_plain" not in names and "pgd" not in names
+    assert "acme_command" not in command_plugin_names(blocked=["acme_command"])

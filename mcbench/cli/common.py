@@ -46,7 +46,8 @@ class Folder(click.Path):
 class Group(click.Group):
     """Turns user-input errors into one clear line and exit code 2, takes the global
     ``--block`` option, and adds the commands of plugins (hook mcbench_register_commands)
-    only when a name is not a built-in, so built-in commands do not import every plugin.
+    only when a name is not a built-in, so built-in commands do not import every plugin;
+    listing the commands (``--help``) imports only the plugins whose source may add some.
 
     Plugins are loaded at most once per invocation, held by the click context
     (``_plugins``), and every broken one is reported with one warning line."""
@@ -70,12 +71,12 @@ class Group(click.Group):
     def get_command(self, ctx, name):
         command = super().get_command(ctx, name)
         if command is None:
-            command = _plugins(ctx).commands.get(name)
+            command = _plugin_commands(ctx).get(name) or _plugins(ctx).commands.get(name)
         return command
 
     def list_commands(self, ctx):
         try:
-            extra = _plugins(ctx).commands
+            extra = _plugin_commands(ctx)
         except PluginError as e:
             fail(str(e))
         return sorted(set(super().list_commands(ctx)) | set(extra))
@@ -100,23 +101,51 @@ def blocked_plugins(ctx: click.Context | None) -> tuple[str, ...]:
 
 
 class _Plugins:
-    """The plugins of one invocation: the registry and the plugins' commands."""
+    """The plugins of one invocation (given ``only``, of those entry-point names): the
+    registry and the plugins' commands. Each broken plugin is warned about once, in
+    ``warned`` (shared by the invocation)."""
 
-    def __init__(self, blocked: tuple[str, ...]):
+    def __init__(
+        self, blocked: tuple[str, ...], only: list[str] | None = None, warned: set | None = None
+    ):
         from mcbench.registry import load_registry
 
-        self.registry = load_registry(blocked=blocked)
+        self.registry = load_registry(blocked=blocked, only=only)
         self.commands, _ = self.registry.commands(click.Group)
+        warned = set() if warned is None else warned
         for failure in self.registry.failures:
-            click.echo(f"warning: {failure.warning()}", err=True)
+            if failure.name not in warned:
+                warned.add(failure.name)
+                click.echo(f"warning: {failure.warning()}", err=True)
 
 
 def _plugins(ctx: click.Context | None) -> _Plugins:
     if ctx is None:
         return _Plugins(blocked_plugins(None))
     if "mcbench.plugins" not in ctx.meta:
-        ctx.meta["mcbench.plugins"] = _Plugins(blocked_plugins(ctx))
+        warned = ctx.meta.setdefault("mcbench.warned", set())
+        ctx.meta["mcbench.plugins"] = _Plugins(blocked_plugins(ctx), warned=warned)
     return ctx.meta["mcbench.plugins"]
+
+
+def _plugin_commands(ctx: click.Context | None) -> dict:
+    """The plugins' commands, loading only the plugins whose source may add some (none,
+    and so no torch, unless a plugin does): listing the commands stays quick."""
+    from mcbench.registry.command_plugins import command_plugin_names
+
+    if ctx is not None and "mcbench.plugins" in ctx.meta:
+        return ctx.meta["mcbench.plugins"].commands
+    if ctx is not None and "mcbench.plugin_commands" in ctx.meta:
+        return ctx.meta["mcbench.plugin_commands"]
+    blocked = blocked_plugins(ctx)
+    names = command_plugin_names(blocked)
+    commands = {}
+    if names:
+        warned = set() if ctx is None else ctx.meta.setdefault("mcbench.warned", set())
+        commands = _Plugins(blocked, only=names, warned=warned).commands
+    if ctx is not None:
+        ctx.meta["mcbench.plugin_commands"] = commands
+    return commands
 
 
 def registry():

@@ -30,19 +30,25 @@ class PluginManager(pluggy.PluginManager):
 
 
 def make_plugin_manager(
-    *, entry_points: bool = True, extra: tuple = (), blocked: Iterable[str] = ()
+    *,
+    entry_points: bool = True,
+    extra: tuple = (),
+    blocked: Iterable[str] = (),
+    only: Iterable[str] | None = None,
 ) -> PluginManager:
     """Load the ``mcbench`` entry-point group (built-ins included) except the ``blocked``
-    entry-point names, plus ``extra`` plugin objects (modules or classes with hook
-    implementations). A broken entry point is skipped and listed in ``pm.failures``; a
-    broken ``extra`` plugin raises PluginError."""
+    entry-point names (and, given ``only``, all but those names), plus ``extra`` plugin
+    objects (modules or classes with hook implementations). A broken entry point is
+    skipped and listed in ``pm.failures``; a broken ``extra`` plugin raises PluginError."""
     pm = PluginManager()
     pm.add_hookspecs(hookspecs)
     for name in blocked:
         pm.set_blocked(name)
+    wanted = None if only is None else set(only)
     if entry_points:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            _load_entry_point(pm, ep)
+            if wanted is None or ep.name in wanted:
+                _load_entry_point(pm, ep)
     for plugin in extra:
         pm.register(plugin)
         _check_hooks(pm, plugin)

@@ -189,6 +189,13 @@ def host_cache_version() -> str:
 
 
 def load_registry(
-    *, entry_points: bool = True, extra: tuple = (), blocked: Iterable[str] = ()
+    *,
+    entry_points: bool = True,
+    extra: tuple = (),
+    blocked: Iterable[str] = (),
+    only: Iterable[str] | None = None,
 ) -> Registry:
-    return Registry(make_plugin_manager(entry_points=entry_points, extra=extra, blocked=blocked))
+    """The registry of the installed plugins (``make_plugin_manager`` says which)."""
+    return Registry(
+        make_plugin_manager(entry_points=entry_points, extra=extra, blocked=blocked, only=only)
+    )
