@@ -1,4 +1,4 @@
-"""The record schema: written in one place (schema 2), read through one reader that
+"""The record schema: written in one place (schema 3), read through one reader that
 still reads the published schema-1 records and refuses any other schema by name."""
 
 import json
@@ -38,14 +38,14 @@ def minimal(**changes):
     return {"schema": 1, "cell_id": "c", "status": "ok", "config": {"attack": None}, **changes}
 
 
-@pytest.mark.parametrize("schema", [3, 0, "2"])
+@pytest.mark.parametrize("schema", [4, 0, "2"])
 def test_an_unknown_schema_is_refused_naming_the_file(tmp_path, schema):
     (tmp_path / "records").mkdir()
     file = tmp_path / "records" / "c.json"
     file.write_text(json.dumps(minimal(schema=schema)))
     with pytest.raises(ConfigError) as e:
         load_records(tmp_path)
-    assert str(file) in str(e.value) and "reads record schemas 1, 2" in str(e.value)
+    assert str(file) in str(e.value) and "reads record schemas 1, 2, 3" in str(e.value)
     result = CliRunner().invoke(cli, ["leaderboard", str(tmp_path)])
     assert result.exit_code == 2 and f"record schema {schema!r}" in result.output
 
@@ -87,7 +87,7 @@ def test_every_published_record_reads_with_the_values_of_schema_1():
                 assert figures == []
 
 
-def test_the_record_written_is_schema_2_and_says_what_each_plugin_declares(registry, tmp_path):
+def test_the_record_written_is_schema_3_and_says_what_each_plugin_declares(registry, tmp_path):
     from mcbench_plugins.attacks.gda import GradientDescentAttack
     from mcbench_plugins.metrics.adversarial_loss import AdversarialLoss
 
@@ -97,7 +97,7 @@ def test_the_record_written_is_schema_2_and_says_what_each_plugin_declares(regis
     base = base_record(cell, torch.device("cpu"))
     record = finished_record(base, {"path": [], "reported_t": 0.5}, seconds=2.5)
     again = from_json(json.loads(json.dumps(record)), "written.json")
-    assert again["schema"] == SCHEMA == 2 and again["status"] == "ok" and again["seconds"] == 2.5
+    assert again["schema"] == SCHEMA == 3 and again["status"] == "ok" and again["seconds"] == 2.5
     info = again["metric_info"]
     assert info["clean_accuracy"]["plot_axis"] == "top"  # a percentage, nothing declared
     assert info["loss"]["plot_axis"] == "bottom"

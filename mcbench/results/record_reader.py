@@ -17,13 +17,7 @@ from pathlib import Path
 
 from mcbench.errors import ConfigError
 from mcbench.files import regular_file_bytes
-from mcbench.results.record_checks import (
-    Bad,
-    check_fields,
-    check_figures,
-    check_identity,
-    shown,
-)
+from mcbench.results.record_checks import Bad, check_figures, check_record, shown
 from mcbench.results.records import (
     READABLE,
     REQUIRED,
@@ -67,8 +61,7 @@ def from_json(data: object, file: str | None = None, *, need: Need = "record") -
             file=file,
         )
     try:
-        check_identity(data, need)
-        check_fields(data, need)
+        check_record(data, need)
     except Bad as e:
         raise ConfigError(e.message, file=file, key=e.where) from None
     record: Record = dict(data)  # type: ignore[assignment]
