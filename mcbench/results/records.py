@@ -349,6 +349,9 @@ class BaseRecord(TypedDict):
     keys: Annotated[
         dict[str, Identifier], Expect("an object: stage -> artifact key"), MayLack()
     ]  # stage -> artifact key
+    compiled: NotRequired[
+        Annotated[list[str], Expect("a list of the stages trained through torch.compile")]
+    ]  # absent: none was
 
 
 class CellResults(TypedDict):
