@@ -1,4 +1,4 @@
-"""benchmarks/t_rule_replay.py on the published bonafide-rule tables: replayed at each
+"""`mcbench leaderboard replay` on the published bonafide-rule tables: replayed at each
 record's own tolerance, the rule picks the t the run reported; the best point with the
 trigger in view is recomputed from the path by hand."""
 
@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "t_rule_replay.py"
+COMMAND = [sys.executable, "-m", "mcbench", "leaderboard", "replay"]
 TABLE = ROOT / "leaderboards" / "backdoor-repair-cpu-bonafide"
 TABLES = [TABLE, ROOT / "leaderboards" / "backdoor-repair-cpu-anchored"]
 
 
 def replay(*args: str, table: Path = TABLE) -> list[list[str]]:
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), str(table), *args],
+        [*COMMAND, str(table), *args],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     lines = [line for line in done.stdout.splitlines() if line.startswith("| ")][1:]
@@ -38,7 +38,7 @@ def test_the_replay_at_the_records_tolerance_is_the_reported_t(table):
         )
         for r in records
     )
-    rows = replay("--tolerances", "0.02", "0.5", table=table)
+    rows = replay("--tolerances", "0.02,0.5", table=table)
     assert len(rows) == len(records)
     chosen = sorted(
         (repair, int(budget), own.split(":")[0], best) for _, repair, budget, own, _, best in rows
@@ -82,11 +82,11 @@ def test_bad_input_is_one_error_line_with_exit_code_2(tmp_path):
     cases = [
         ([str(tmp_path / "missing")], "no records folder"),
         ([str(ROOT / "leaderboards" / "evasion-path-cpu")], "no record whose t was chosen"),
-        ([str(TABLE), "--tolerances", "-1"], "expected a fraction in [0, 1], got '-1'"),
+        ([str(TABLE), "--tolerances", "0.02,-1"], "expected a fraction in [0, 1], got '-1'"),
         ([str(TABLE), "--asr", "nan"], "expected a fraction in [0, 1], got 'nan'"),
     ]
     for args, message in cases:
-        done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True)
+        done = subprocess.run([*COMMAND, *args], capture_output=True, text=True)
         assert done.returncode == 2, done.stderr
         assert message in done.stderr and "Traceback" not in done.stderr
         assert done.stdout == ""

@@ -1,4 +1,4 @@
-"""`mcbench leaderboard`: show, compare, verify and site."""
+"""`mcbench leaderboard`: show, compare, verify, site and replay."""
 
 from __future__ import annotations
 
@@ -93,8 +93,8 @@ class DefaultToShow(click.Group):
 @click.group(cls=DefaultToShow)
 def leaderboard():
     """Leaderboard tables from records: show, compare with a published table, verify a
-    published row, build the HTML page. `mcbench leaderboard RESULTS` is short for
-    `mcbench leaderboard show RESULTS`."""
+    published row, build the HTML page, replay the t rule at other tolerances.
+    `mcbench leaderboard RESULTS` is short for `mcbench leaderboard show RESULTS`."""
 
 
 @leaderboard.command("show")
@@ -294,3 +294,66 @@ def leaderboard_site(published, out, skip_invalid):
     invalid = warn_skipped if skip_invalid else None
     page = build_site(Path(published), Path(out), invalid=invalid, warn=warn)
     click.echo(f"wrote {page}")
+
+
+def fraction(text: str) -> float | None:
+    """TEXT as a number in [0, 1], or None."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if 0.0 <= number <= 1.0 else None
+
+
+class Fraction(click.ParamType):
+    """A number in [0, 1]."""
+
+    name = "FRACTION"
+
+    def convert(self, value, param, ctx):
+        number = value if isinstance(value, float) else fraction(str(value))
+        if number is None:
+            self.fail(f"expected a fraction in [0, 1], got {value!r}", param, ctx)
+        return number
+
+
+class Fractions(click.ParamType):
+    """Numbers in [0, 1], separated by commas."""
+
+    name = "FRACTION[,...]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        return tuple(Fraction().convert(text, param, ctx) for text in str(value).split(","))
+
+
+@leaderboard.command("replay")
+@click.argument("results", type=Folder("a results folder"))
+@click.option(
+    "--tolerances",
+    type=Fractions(),
+    default="0.02,0.03,0.05",
+    show_default=True,
+    help="the tolerances to replay the bonafide rule at, separated by commas",
+)
+@click.option(
+    "--asr",
+    type=Fraction(),
+    default=0.10,
+    show_default=True,
+    help="the attack success rate at most of the best t with the trigger in view",
+)
+def leaderboard_replay(results, tolerances, asr):
+    """Replay the bonafide t rule on the records under RESULTS at other tolerances: which
+    t it would choose, and that point's scores; nothing is recomputed. The last column is
+    the best interior t with attack success at most --asr, which only someone who knows
+    the trigger can pick: choosing a tolerance by it is a sensitivity analysis, not a rule."""
+    from mcbench.results.record_reader import load_records
+    from mcbench.results.replay import replay_rows, replay_table
+
+    records, _ = load_records(results)
+    rows = replay_rows(records, tolerances, asr)
+    if not rows:
+        fail(f"{results}: no record whose t was chosen by the bonafide rule")
+    click.echo(replay_table(rows, tolerances, asr))
