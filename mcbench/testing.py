@@ -47,6 +47,7 @@ from mcbench.kinds import (
 )
 from mcbench.kinds.data import ImageSet, to_float
 from mcbench.registry.params import ParamTypeError, coerce, describe, to_plain
+from mcbench.toolkit.evaluation import predict
 
 
 def check_plugin(cls: type, /, *, data_root: Path | None = None, **params) -> None:
@@ -559,6 +560,7 @@ def check_metric(metric: MetricPlugin) -> None:
         num_classes=4,
         device=torch.device("cpu"),
         batch_size=5,
+        predict=predict,
         injection=injection,
     )
     value = metric.compute(ctx)

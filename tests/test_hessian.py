@@ -10,6 +10,7 @@ from mcbench.kinds import MetricContext
 from mcbench.kinds.data import ImageSet, as_batch
 from mcbench.testing import check_plugin
 from mcbench.toolkit import hessian
+from mcbench.toolkit.evaluation import predict
 from mcbench.toolkit.nets import Normalize, NormalizedNetwork
 from mcbench_plugins.metrics.input_hessian_eig import InputHessianEig
 
@@ -124,7 +125,8 @@ def assert_close(values, expected, rel=REL):
     assert error < rel, f"relative error {error:.3g}: {values.tolist()} vs {expected.tolist()}"
 
 
-def metric_context(model, n=6, seed=0):
+def metric_context(model, n=6, seed=0, notes=None):
+    """A context to score MODEL on N random images; what the metric notes goes to NOTES."""
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, *SHAPE), generator=g, dtype=torch.uint8)
     labels = torch.randint(0, CLASSES, (n,), generator=g)
@@ -136,6 +138,8 @@ def metric_context(model, n=6, seed=0):
         num_classes=CLASSES,
         device=torch.device("cpu"),
         batch_size=4,
+        predict=predict,
+        note=({} if notes is None else notes).__setitem__,
     )
     return ctx, as_batch(images).double(), labels
 
@@ -148,9 +152,9 @@ def test_exact_matches_brute_force_on_relu_network():
 
 def test_auto_picks_exact_on_relu_network():
     model = relu_net()
-    ctx, x, y = metric_context(model)
+    ctx, x, y = metric_context(model, notes=(noted := {}))
     value = InputHessianEig(samples=0, chunk=4).compute(ctx)
-    notes = ctx.notes["input_hessian_eig"]
+    notes = noted["input_hessian_eig"]
     assert notes["method"] == "exact" and notes["samples"] == 6
     assert notes["check_error"] < 1e-10
     expected = brute_force_top(model, x, y)
@@ -176,9 +180,9 @@ def test_smooth_hessian_is_indefinite_and_lanczos_matches():
 def test_auto_picks_lanczos_on_smooth_network():
     model = smooth_net()
     assert hessian.unknown_modules(model) == ["1", "4"]
-    ctx, x, y = metric_context(model)
+    ctx, x, y = metric_context(model, notes=(noted := {}))
     value = InputHessianEig(samples=0).compute(ctx)
-    notes = ctx.notes["input_hessian_eig"]
+    notes = noted["input_hessian_eig"]
     assert notes["method"] == "lanczos" and "GELU" not in notes["reason"]
     assert notes["iterations"] <= 20 and notes["max_residual"] >= 0
     expected = brute_force_top(model, x, y)
@@ -207,9 +211,9 @@ def test_normalisation_is_known_by_its_type_not_by_its_buffers():
 def test_auto_detects_hidden_smooth_function(build):
     model = build()
     assert hessian.is_piecewise_linear(model)  # the leaf modules look piecewise linear
-    ctx, x, y = metric_context(model)
+    ctx, x, y = metric_context(model, notes=(noted := {}))
     value = InputHessianEig(samples=0).compute(ctx)
-    notes = ctx.notes["input_hessian_eig"]
+    notes = noted["input_hessian_eig"]
     assert notes["method"] == "lanczos" and notes["check_error"] > 1e-3
     assert "not piecewise linear" in notes["reason"]
     expected = brute_force_top(model, x, y)
@@ -256,9 +260,9 @@ def test_hvp_matches_brute_force_hessian():
 
 def test_metric_uses_first_samples_and_records_method():
     model = relu_net()
-    ctx, x, y = metric_context(model, n=6)
+    ctx, x, y = metric_context(model, n=6, notes=(noted := {}))
     value = InputHessianEig(method="exact", samples=4, chunk=3).compute(ctx)
-    assert ctx.notes["input_hessian_eig"] == {"requested": "exact", "samples": 4, "method": "exact"}
+    assert noted["input_hessian_eig"] == {"requested": "exact", "samples": 4, "method": "exact"}
     assert abs(value - float(brute_force_top(model, x[:4], y[:4]).mean())) < REL * value
 
 

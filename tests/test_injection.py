@@ -216,6 +216,7 @@ def test_injection_metrics_against_a_hand_count():
         num_classes=3,
         device=CPU,
         batch_size=10,
+        predict=predict,
         injection=Injection(images, injected, torch.arange(6)),
     )
     # predicted 1 1 0 1 0 2 / injected 1 2 0 1 2 0 / true 0 1 2 0 1 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -11,6 +12,7 @@ from torch import nn
 
 from mcbench.kinds import MetricContext
 from mcbench.kinds.data import ImageSet
+from mcbench.toolkit.evaluation import predict
 from mcbench_plugins.metrics.attack_success_rate import AttackSuccessRate
 from mcbench_plugins.metrics.clean_accuracy import CleanAccuracy
 from mcbench_plugins.metrics.loss import Loss
@@ -56,6 +58,7 @@ def context(model=None, triggered_labels=(2, 2, 2, 2, 2), batch_size=4) -> Metri
         num_classes=3,
         device=torch.device("cpu"),
         batch_size=batch_size,
+        predict=predict,
     )
 
 
@@ -114,8 +117,15 @@ def test_metrics_share_one_forward_pass_per_data_set():
 
 
 def test_empty_triggered_set_gives_nan():
-    ctx = context()
-    ctx.triggered = ImageSet(
-        torch.zeros(0, 2, 1, 1, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64)
-    )
+    empty = ImageSet(torch.zeros(0, 2, 1, 1, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64))
+    ctx = dataclasses.replace(context(), triggered=empty)
     assert math.isnan(AttackSuccessRate().compute(ctx))
+
+
+def test_the_context_is_frozen_and_notes_go_through_its_callback():
+    noted = {}
+    ctx = dataclasses.replace(context(), note=noted.__setitem__)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ctx.model = make_model()
+    ctx.note("clean_accuracy", {"method": "count"})
+    assert noted == {"clean_accuracy": {"method": "count"}}

@@ -30,6 +30,9 @@ class Scorer:
     def score(self, model: torch.nn.Module, scoring: Scoring, device: torch.device) -> Scores:
         """Every metric on ``model``; None for a metric whose data the cell lacks. What
         metrics note beside their values is under "notes"."""
+        from mcbench.toolkit.evaluation import predict
+
+        noted: dict[str, dict] = {}
         ctx = MetricContext(
             model=model,
             clean=scoring.clean,
@@ -38,6 +41,8 @@ class Scorer:
             num_classes=scoring.num_classes,
             device=device,
             batch_size=self.batch_size,
+            predict=predict,
+            note=noted.__setitem__,
         )
         available = {
             "clean": True,
@@ -51,8 +56,8 @@ class Scorer:
                 precision = "fp32" if metric.entry.cls.full_precision else self.precision
                 with autocast(device, precision):
                     scores[metric.key] = float(metric.instance.compute(ctx))
-                if metric.name in ctx.notes:
-                    notes[metric.key] = ctx.notes.pop(metric.name)
+                if metric.name in noted:
+                    notes[metric.key] = noted.pop(metric.name)
             else:
                 scores[metric.key] = None
         if notes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -12,8 +13,17 @@ from mcbench.kinds.attacks import Injection
 from mcbench.kinds.base import Plugin
 from mcbench.kinds.data import ImageSet
 
+Predict = Callable[[nn.Module, ImageSet, torch.device, int], torch.Tensor]
+"""(model, data, device, batch size) -> the model's logits on every image, on the CPU."""
+Note = Callable[[str, dict], None]
+"""(metric name, values) -> None: records the values beside that metric's value."""
 
-@dataclass
+
+def _ignore(name: str, values: dict) -> None:
+    pass
+
+
+@dataclass(frozen=True)
 class MetricContext:
     """One model to score, with the evaluation data. Forward passes are shared between
     metrics through ``logits``."""
@@ -24,10 +34,12 @@ class MetricContext:
     num_classes: int
     device: torch.device
     batch_size: int
+    predict: Predict
+    """Computes the logits ``logits`` shares (``mcbench.toolkit.evaluation.predict``)."""
     injection: Injection | None = None
-    notes: dict = field(default_factory=dict)
-    """What a metric wants recorded beside its value (e.g. the method it chose), under
-    its own name: ``ctx.notes[self.name] = {...}``."""
+    note: Note = _ignore
+    """Records what a metric wants kept beside its value (e.g. the method it chose), under
+    its own name: ``ctx.note(self.name, {...})``; a later note of that name replaces it."""
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def logits(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,8 +47,6 @@ class MetricContext:
         "triggered" (the attacker's labels) or "injection" (the injection's targets, with
         the labels to inject; their true labels are ``injection.images.labels``)."""
         if which not in self._cache:
-            from mcbench.toolkit.evaluation import predict
-
             if which == "injection":
                 data = self.injection.images if self.injection is not None else None
             elif which in ("clean", "triggered"):
@@ -47,7 +57,7 @@ class MetricContext:
                 raise ValueError(f"no {which} data in this cell")
             labels = self.injection.labels if which == "injection" else data.labels
             self._cache[which] = (
-                predict(self.model, data, self.device, self.batch_size),
+                self.predict(self.model, data, self.device, self.batch_size),
                 labels.cpu(),
             )
         return self._cache[which]

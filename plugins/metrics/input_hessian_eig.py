@@ -78,7 +78,6 @@ class InputHessianEig(MetricPlugin):
     def compute(self, ctx: MetricContext) -> float:
         count = len(ctx.clean) if self.samples == 0 else min(self.samples, len(ctx.clean))
         notes = {"requested": self.method, "samples": count}
-        ctx.notes[self.name] = notes
         method = self.method
         if method == "auto":
             unknown = hessian.unknown_modules(ctx.model)
@@ -87,6 +86,7 @@ class InputHessianEig(MetricPlugin):
                 notes["reason"] = f"not known to be piecewise linear: {', '.join(unknown[:5])}"
         notes["method"] = method
         if count == 0:
+            ctx.note(self.name, notes)
             return float("nan")
         param = next(ctx.model.parameters(), None)
         dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
@@ -100,7 +100,7 @@ class InputHessianEig(MetricPlugin):
                 if method == "exact":
                     logits, jacobian = hessian.logit_jacobian(ctx.model, x)
                     if self.method == "auto" and start == 0:
-                        method = self.confirm_exact(ctx, x, y, logits, jacobian, generator)
+                        method = self.confirm_exact(ctx, x, y, logits, jacobian, generator, notes)
                     if method == "exact":
                         values.append(hessian.top_eigenvalue_from_jacobian(logits, jacobian))
                         continue
@@ -115,15 +115,15 @@ class InputHessianEig(MetricPlugin):
                 residual = max(residual, float(estimate.residuals.max()))
         if method != "exact":
             notes.update(iterations=iterations, max_residual=residual)
+        ctx.note(self.name, notes)
         return float(torch.cat(values).mean())
 
     def confirm_exact(
-        self, ctx: MetricContext, x, y, logits, jacobian, generator: torch.Generator
+        self, ctx: MetricContext, x, y, logits, jacobian, generator: torch.Generator, notes: dict
     ) -> str:
         """The method to use after auto chose exact: exact when a double-backprop
         Hessian-vector product matches J^T S J v on the first batch (a smooth function may
-        hide in a module's forward), else lanczos."""
-        notes = ctx.notes[self.name]
+        hide in a module's forward), else lanczos; what it found goes into ``notes``."""
         error = hessian.gauss_newton_error(ctx.model, x, y, logits, jacobian, generator)
         notes["check_error"] = error
         if error < hessian.GAUSS_NEWTON_CHECK_TOL:
