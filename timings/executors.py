@@ -113,17 +113,16 @@ def calibrate(root: Path, cache: Path, registry, stage_seconds: float) -> dict:
     return {"epoch_s": epoch_s, "epochs": epochs}
 
 
-def make_executor(name: str, spec: RunSpec, workers: int):
-    """The executor for ``name`` (None: serial in this process)."""
-    if name == "serial":
-        return None
-    if name == "local":
-        from mcbench.run.executors.local import LocalExecutor, local_slots
+def make_executor(name: str, spec: RunSpec, workers: int, bench):
+    """The executor for ``name``, as ``mcbench run`` builds it: 1 thread per stage, Ray's
+    stages on 1 CPU and no GPU."""
+    from mcbench.run.executors.choose import ExecutorOptions
+    from mcbench.run.executors.choose import make_executor as build
 
-        return LocalExecutor(spec, local_slots(workers=workers, gpus=[], threads=1), retries=2)
-    from mcbench.run.executors.ray_cluster import RayExecutor
-
-    return RayExecutor(spec, gpus_per_stage=0, cpus_per_stage=1)
+    options = ExecutorOptions(
+        name, workers=workers, threads_per_stage=1, gpus_per_stage=0, cpus_per_stage=1
+    )
+    return build(options, spec, bench)
 
 
 def start_ray(workers: int) -> float:
@@ -228,14 +227,14 @@ def run_one(name: str, bench, file: Path, root: Path, cache: Path, workers: int)
     print(f"running {name} ...", flush=True)
     with OtherCpu() as other:
         started_unix, started = time.time(), time.perf_counter()
-        executor = make_executor(name, spec, workers)
+        executor = make_executor(name, spec, workers, bench)
         summary = run_benchmark(
             bench, Store(results), CPU, None, cache, executor=executor, threads=1
         )
         wall = time.perf_counter() - started
     computed = [o for o in summary.stages.values() if o.get("ok") and o.get("computed")]
     stage_s = sum(o["seconds"] for o in computed)
-    used = executor.workers if executor is not None else 1
+    used = executor.workers
     overhead = (wall * used - stage_s) / max(1, len(computed))
     mean_stage = stage_s / max(1, len(computed))
     endpoints = [o["seconds"] for o in computed if o["label"].startswith("endpoint ")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import fields, replace
 from pathlib import Path
 
 import click
@@ -147,7 +148,7 @@ def run(
         return
     torch_device = start_computing(results, device)
     from mcbench.run.execute import BenchmarkSource, RunSpec
-    from mcbench.run.executors.choose import choose
+    from mcbench.run.executors.choose import ExecutorOptions, choose, make_executor
     from mcbench.run.runner import run_benchmark
 
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -167,12 +168,14 @@ def run(
             torch_device.type,
         ),
     )
-    executor = make_executor(name, spec, scale)
+    options = ExecutorOptions(**{f.name: scale[f.name] for f in fields(ExecutorOptions)})
+    options = replace(options, executor=name)
+    executor = make_executor(options, spec, bench)
     log = logging.getLogger("mcbench")
     log.info(
         "%s: %d cells, %s executor (%d worker%s), results in %s",
-        file, len(bench.cells), name, executor.workers if executor else 1,
-        "" if (executor.workers if executor else 1) == 1 else "s", results,
+        file, len(bench.cells), executor.name, executor.workers,
+        "" if executor.workers == 1 else "s", results,
     )  # fmt: skip
     summary = run_benchmark(
         bench,
@@ -200,30 +203,3 @@ def run(
             err=True,
         )
         sys.exit(1)
-
-
-def make_executor(name: str, spec, scale: dict):
-    """The executor for ``name``; None for serial (the runner builds it in this process)."""
-    from mcbench.run.executors import choose
-
-    if name == "serial":
-        return None
-    if name == "local":
-        return choose.local_executor(
-            spec,
-            scale["workers"],
-            scale["workers_per_gpu"],
-            scale["threads_per_stage"],
-            scale["retries"],
-        )
-    from mcbench.run.executors.ray_cluster import RayExecutor
-
-    choose.check_worker_device(spec.device, "ray")
-    return RayExecutor(
-        spec,
-        address=scale["address"],
-        workers_per_gpu=scale["workers_per_gpu"],
-        gpus_per_stage=scale["gpus_per_stage"],
-        cpus_per_stage=scale["cpus_per_stage"],
-        retries=scale["retries"],
-    )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mcbench.bench.cells import Cell
 from mcbench.cell import plan
+from mcbench.cell.stage_id import StageId
 from mcbench.hashing import content_hash
 from mcbench.run.graph import StageGraph
 from mcbench.vocabulary import CORNER_ROLES, ROLES
@@ -61,21 +62,24 @@ def _measured(record: dict) -> list[tuple[str, float]]:
     """(kind, seconds) of the stages this record's cell computed itself."""
     timings, reused = record.get("timings") or {}, set(record.get("reused") or [])
     found = []
+    endpoints = {r: StageId(plan.ENDPOINT, r) for r in CORNER_ROLES}
     for role in CORNER_ROLES:  # a surface's endpoints C and D too
-        if f"endpoint {role}" in reused:
+        endpoint, tamper = endpoints[role], StageId(plan.TAMPER, role)
+        if endpoint.label in reused:
             continue
-        if f"endpoint_{role}_s" in timings:
-            found.append((plan.ENDPOINT, timings[f"endpoint_{role}_s"]))
+        if endpoint.timing_key in timings:
+            found.append((plan.ENDPOINT, timings[endpoint.timing_key]))
         elif (
             role in ROLES
-            and "endpoints_s" in timings
-            and not reused & {f"endpoint {r}" for r in ROLES}
+            and "endpoints_s" in timings  # a record that timed both endpoints together
+            and not reused & {endpoints[r].label for r in ROLES}
         ):
             found.append((plan.ENDPOINT, timings["endpoints_s"] / len(ROLES)))
-        if f"tamper_{role}_s" in timings and f"tamper {role}" not in reused:
-            found.append((plan.TAMPER, timings[f"tamper_{role}_s"]))
-    if "repair_s" in timings and "repair" not in reused:
-        found.append((plan.REPAIR, timings["repair_s"]))
+        if tamper.timing_key in timings and tamper.label not in reused:
+            found.append((plan.TAMPER, timings[tamper.timing_key]))
+    repair = StageId(plan.REPAIR)
+    if repair.timing_key in timings and repair.label not in reused:
+        found.append((plan.REPAIR, timings[repair.timing_key]))
     if "evaluate_s" in timings:
         found.append((plan.EVALUATE, timings["evaluate_s"]))
     return found

@@ -88,14 +88,16 @@ class Job:
 
 
 class StageRunner:
-    """Runs jobs in this process: the benchmark and its datasets are loaded once."""
+    """Runs jobs in this process: the benchmark and its datasets are loaded once (the
+    benchmark from its file unless it is given). ``progress`` reports training epochs (None:
+    nothing, unless the executor hands it the run book's)."""
 
     def __init__(
         self,
         spec: RunSpec,
         benchmark: Benchmark | None = None,
         worker: str = "main",
-        progress: ProgressFactory = quiet,
+        progress: ProgressFactory | None = None,
     ):
         if spec.threads:
             torch.set_num_threads(spec.threads)
@@ -152,7 +154,7 @@ class StageRunner:
             )
             if computes:
                 try:
-                    compute(job, cell, data, self.store, self.device, self.progress)
+                    compute(job, cell, data, self.store, self.device, self.progress or quiet)
                 finally:
                     lock.release()
             outcome.update(ok=True, computed=computes, waited=bool(waited))

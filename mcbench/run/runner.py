@@ -15,13 +15,14 @@ import torch
 
 from mcbench.bench.load import Benchmark
 from mcbench.cell import plan
-from mcbench.cell.models import ProgressFactory, quiet
+from mcbench.cell.models import ProgressFactory
 from mcbench.errors import ConfigError
 from mcbench.run.book import RunBook
 from mcbench.run.cache import StageCache, data_copy
 from mcbench.run.datasets import DatasetCache
-from mcbench.run.execute import RunSpec, StageRunner
-from mcbench.run.executors.serial import SerialExecutor
+from mcbench.run.execute import RunSpec
+from mcbench.run.executors import Executor
+from mcbench.run.executors.choose import ExecutorOptions, make_executor
 from mcbench.run.graph import StageGraph, build_graph, is_stored
 from mcbench.run.monitor import Monitor
 from mcbench.run.record import base_record, failed_record
@@ -69,18 +70,6 @@ def load_data_first(graph: StageGraph, store: Store, datasets: DatasetCache, fil
             cache.check(stage.stage, stage.key)
 
 
-def serial_executor(
-    benchmark: Benchmark,
-    spec: RunSpec,
-    datasets: DatasetCache | None = None,
-    progress: ProgressFactory | None = None,
-) -> SerialExecutor:
-    runner = StageRunner(spec, benchmark, progress=progress or quiet)
-    if datasets is not None:
-        runner.datasets = datasets
-    return SerialExecutor(runner)
-
-
 def run_benchmark(
     benchmark: Benchmark,
     store: Store,
@@ -88,22 +77,24 @@ def run_benchmark(
     data_root: Path | None,
     cache_dir: Path,
     progress: ProgressFactory | None = None,
-    executor=None,
+    executor: Executor | None = None,
     monitor: bool = False,
     threads: int | None = None,
     plan_info: dict | None = None,
 ) -> RunSummary:
     """Run the cells of ``benchmark`` without an ok record in ``store``. ``executor``
-    defaults to a serial one in this process, computing on ``device`` with ``threads``
-    torch threads and reporting training epochs to ``progress`` (else to the monitor)."""
-    datasets = DatasetCache(data_root, cache_dir)
-    graph = build_graph(benchmark.cells, store)
-    load_data_first(graph, store, datasets, benchmark.file)
-    book = RunBook(graph, Monitor(graph.count_to_compute()) if monitor else None)
+    (``mcbench.run.executors.choose.make_executor``) defaults to a serial one in this
+    process, computing on ``device`` with ``threads`` torch threads and reporting training
+    epochs to ``progress`` (else to the run book's monitor)."""
     if executor is None:
         spec = RunSpec(str(store.root), str(cache_dir), str(data_root) if data_root else None,
                        str(device), threads)  # fmt: skip
-        executor = serial_executor(benchmark, spec, datasets, progress or book.progress("main"))
+        executor = make_executor(ExecutorOptions(), spec, benchmark, progress=progress)
+    # a serial executor computes in this process: the run reads data through its cache
+    datasets = getattr(executor, "datasets", None) or DatasetCache(data_root, cache_dir)
+    graph = build_graph(benchmark.cells, store)
+    load_data_first(graph, store, datasets, benchmark.file)
+    book = RunBook(graph, Monitor(graph.count_to_compute()) if monitor else None)
     runlog = RunLog(store.root, _plan(benchmark, graph, executor, plan_info or {}))
     summary = RunSummary(reused=list(graph.done_cells))
     for cell_id in graph.done_cells:
@@ -160,7 +151,7 @@ def _label(benchmark: Benchmark, cell_id: str) -> str:
     return next(c.label() for c in benchmark.cells if c.cell_id == cell_id)
 
 
-def _plan(benchmark: Benchmark, graph: StageGraph, executor, info: dict) -> dict:
+def _plan(benchmark: Benchmark, graph: StageGraph, executor: Executor, info: dict) -> dict:
     return {
         "file": benchmark.file,
         "executor": executor.name,

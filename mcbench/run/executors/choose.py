@@ -1,11 +1,19 @@
-"""Which executor a run gets: ``auto`` is ``local`` with one worker per visible GPU when
-there are several (or when several workers are asked for), ``serial`` otherwise."""
+"""Which executor a run gets, built here alone: ``auto`` is ``local`` with one worker per
+visible GPU when there are several (or when several workers are asked for), ``serial``
+otherwise."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from mcbench.bench.load import Benchmark
+from mcbench.cell.models import ProgressFactory
 from mcbench.errors import ConfigError
-from mcbench.run.execute import RunSpec
+from mcbench.run.datasets import DatasetCache
+from mcbench.run.execute import RunSpec, StageRunner
+from mcbench.run.executors import Executor
 from mcbench.run.executors.local import LocalExecutor, local_slots, visible_gpus
+from mcbench.run.executors.serial import SerialExecutor
 
 EXECUTORS = ("auto", "serial", "local", "ray")
 WORKER_DEVICES = ("auto", "cpu", "cuda")
@@ -65,3 +73,58 @@ def local_executor(
         )
     slots = local_slots(workers, workers_per_gpu, gpus, threads=threads)
     return LocalExecutor(spec, slots, retries)
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """How the stages of a run are spread over processes, GPUs and machines (the command
+    line's executor options)."""
+
+    executor: str = "serial"
+    workers: int | None = None
+    workers_per_gpu: int = 1
+    threads_per_stage: int | None = None
+    retries: int = 2
+    address: str | None = None
+    gpus_per_stage: float | None = None
+    cpus_per_stage: float | None = None
+
+
+def make_executor(
+    options: ExecutorOptions,
+    spec: RunSpec,
+    benchmark: Benchmark,
+    datasets: DatasetCache | None = None,
+    progress: ProgressFactory | None = None,
+) -> Executor:
+    """The executor ``options`` name (``auto`` resolved for ``spec.device``). Serial and
+    local workers compute the cells of ``benchmark`` as parsed here; Ray's tasks, which may
+    run on other machines, read it from ``spec.source``. A serial executor reads data
+    through ``datasets`` when given (the run's own cache) and reports its training epochs to
+    ``progress`` (None: to the run book's monitor)."""
+    name = choose(options.executor, spec.device, options.workers, options.workers_per_gpu)
+    if name == "serial":
+        runner = StageRunner(spec, benchmark, progress=progress)
+        if datasets is not None:
+            runner.datasets = datasets
+        return SerialExecutor(runner)
+    if name == "local":
+        executor = local_executor(
+            spec, options.workers, options.workers_per_gpu, options.threads_per_stage,
+            options.retries,
+        )  # fmt: skip
+        executor.benchmark = benchmark
+        return executor
+    if name != "ray":
+        raise ConfigError(f"--executor {name}: expected one of {', '.join(EXECUTORS)}")
+    from mcbench.run.executors.ray_cluster import RayExecutor
+
+    check_worker_device(spec.device, "ray")
+    return RayExecutor(
+        spec,
+        address=options.address,
+        workers_per_gpu=options.workers_per_gpu,
+        gpus_per_stage=options.gpus_per_stage,
+        cpus_per_stage=options.cpus_per_stage,
+        retries=options.retries,
+    )

@@ -8,11 +8,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import pickle
 from collections import Counter, deque
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing.connection import wait
 
+from mcbench.bench.load import Benchmark
 from mcbench.run.book import RunBook
 from mcbench.run.execute import Job, RunSpec, StageRunner, error_of
 from mcbench.run.graph import StageGraph
@@ -82,8 +84,9 @@ def _environment(**values: str | None):
                 os.environ[k] = v
 
 
-def _worker_main(slot: Slot, spec: RunSpec, conn) -> None:
-    """A worker process: build a StageRunner once, then run the jobs it is sent."""
+def _worker_main(slot: Slot, spec: RunSpec, conn, benchmark: bytes | None = None) -> None:
+    """A worker process: build a StageRunner once (on the pickled BENCHMARK, else on the
+    one ``spec.source`` reads), then run the jobs it is sent."""
     try:
         import torch
 
@@ -95,7 +98,8 @@ def _worker_main(slot: Slot, spec: RunSpec, conn) -> None:
                 ("epoch", slot.name, description, epoch, total, float(loss))
             )
 
-        runner = StageRunner(replace(spec, threads=slot.threads), worker=slot.name,
+        parsed = pickle.loads(benchmark) if benchmark is not None else None
+        runner = StageRunner(replace(spec, threads=slot.threads), parsed, worker=slot.name,
                              progress=progress)  # fmt: skip
         runner.load()
     except Exception as e:
@@ -126,18 +130,29 @@ class _Worker:
 class LocalExecutor:
     name = "local"
 
-    def __init__(self, spec: RunSpec, slots: list[Slot], retries: int = 2):
-        if spec.source is None:
-            raise ValueError("worker processes read the benchmark from its file: give a source")
+    def __init__(
+        self,
+        spec: RunSpec,
+        slots: list[Slot],
+        retries: int = 2,
+        benchmark: Benchmark | None = None,
+    ):
+        if spec.source is None and benchmark is None:
+            raise ValueError("worker processes need the benchmark or the file to read it from")
         self.spec, self.slots, self.retries = spec, slots, retries
+        self.benchmark = benchmark
+        """The parsed benchmark the workers compute (None: each reads ``spec.source``)."""
         self.workers = len(slots)
         self._context = multiprocessing.get_context("spawn")
+        self._pickled: bytes | None = None
 
     def _start(self, slot: Slot) -> _Worker:
         ours, theirs = self._context.Pipe()
+        if self._pickled is None and self.benchmark is not None:
+            self._pickled = pickle.dumps(self.benchmark)
         process = self._context.Process(
-            target=_worker_main, args=(slot, self.spec, theirs), name=f"mcbench-{slot.name}",
-            daemon=True,
+            target=_worker_main, args=(slot, self.spec, theirs, self._pickled),
+            name=f"mcbench-{slot.name}", daemon=True,
         )  # fmt: skip
         with _environment(CUDA_VISIBLE_DEVICES=slot.visible_devices):
             process.start()

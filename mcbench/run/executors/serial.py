@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from mcbench.run.book import RunBook
+from mcbench.run.datasets import DatasetCache
 from mcbench.run.execute import StageRunner
 from mcbench.run.graph import StageGraph
 
 
 class SerialExecutor:
     name = "serial"
+    workers = 1
 
     def __init__(self, runner: StageRunner):
         self.runner = runner
-        self.workers = 1
+
+    @property
+    def datasets(self) -> DatasetCache:
+        """The data its stages read: a run in this process loads its data through it."""
+        return self.runner.datasets
 
     def execute(self, graph: StageGraph, book: RunBook) -> None:
+        if self.runner.progress is None:
+            self.runner.progress = book.progress(self.runner.worker)
         lost: set[str] = set()
         for node in graph.to_compute():
             if node.name in lost:
