@@ -208,7 +208,8 @@ def read_records(
 ) -> tuple[list[Record], list[Record]]:
     """(ok records, failed records) of the files PATHS, in their order. A file that is not a
     record raises its ConfigError, or, given INVALID, is passed to it and left out."""
-    ok, failed = [], []
+    ok: list[Record] = []
+    failed: list[Record] = []
     with _collector_paused():
         for path in paths:
             try:

@@ -331,6 +331,7 @@ class BaseRecord(TypedDict):
     config: Annotated[Config, ExtraItems(Annotated[object, MaxDepth(MAX_DEPTH)]),
                       Expect("an object: the cell's configuration")]  # fmt: skip
     label: Annotated[str, MayLack()]
+    compiled: NotRequired[Annotated[list[str], Expect("a list of stage names")]]  # compiled stages
     plugins: Annotated[
         dict[str, str], Expect("an object: plugin -> distribution version"), MayLack()
     ]  # "kind:name" -> "distribution==version"
@@ -428,7 +429,7 @@ def default_plot_axis(percent: bool) -> PlotAxis:
     return "top" if percent else "bottom"
 
 
-def to_json(record: Record) -> dict:
+def to_json(record: Record) -> Record:
     """The record as written: a plain JSON object of the current schema."""
     missing = [k for k in ("schema", *REQUIRED) if k not in record]
     if missing:
@@ -437,7 +438,7 @@ def to_json(record: Record) -> dict:
         raise ValueError(f"records are written with schema {SCHEMA}, not {record['schema']}")
     if record["status"] not in ("ok", "failed"):
         raise ValueError(f"a record's status is ok or failed, not {record['status']!r}")
-    return dict(record)
+    return record.copy()
 
 
 def metric_info(records: list[Record]) -> dict[str, MetricInfo]:
