@@ -4,21 +4,31 @@ schema that ``mcbench.results.records`` reads."""
 from __future__ import annotations
 
 import traceback
+from typing import Any, cast
 
 import torch
 
 from mcbench.bench.cells import Cell, PluginSpec
-from mcbench.results.records import SCHEMA, AttackInfo, MetricInfo, default_plot_axis, to_json
-from mcbench.run import plan
+from mcbench.cell import plan
+from mcbench.results.records import (
+    SCHEMA,
+    AttackInfo,
+    BaseRecord,
+    CellResults,
+    Config,
+    MetricInfo,
+    Provenance,
+    Record,
+    RecordError,
+    default_plot_axis,
+    to_json,
+)
 from mcbench.run.provenance import environment
-
-# The stages whose artifacts a record names, as "endpoint_A", "tamper_B", "repair".
-ARTIFACT_STAGES = (plan.ENDPOINT, plan.TAMPER, plan.REPAIR)
 
 
 def metric_entry(spec: PluginSpec) -> MetricInfo:
     """What the results layer needs to know about a metric, from its plugin's class."""
-    cls = spec.entry.cls
+    cls: Any = spec.entry.cls  # a metric plugin's class: its declared presentation
     return {
         "name": spec.name,
         "percent": cls.percent,
@@ -32,36 +42,39 @@ def attack_entry(cell: Cell) -> AttackInfo | None:
     """What the results layer needs to know about the cell's attack, from its class."""
     if cell.attack is None:
         return None
-    cls = cell.attack.entry.cls
+    cls: Any = cell.attack.entry.cls
     figures = cls.report_figures if cell.attack_stage == "tamper" else ()
     return {"name": cell.attack.name, "report_figures": list(figures)}
 
 
-def base_record(cell: Cell, device: torch.device) -> dict:
+def base_record(cell: Cell, device: torch.device) -> BaseRecord:
     """What a cell's record says before it runs."""
-    return {
+    base: BaseRecord = {
         "schema": SCHEMA,
         "cell_id": cell.cell_id,
         "label": cell.label(),
-        "config": cell.config(),
+        "config": cast(Config, cell.config()),
+        **({"compiled": list(cell.compiled_stages)} if cell.compiled_stages else {}),
         "keys": {
-            stage.label.replace(" ", "_"): stage.key
+            stage.id.record_key: stage.key
             for stage in plan.cell_stages(cell)
-            if stage.stage in ARTIFACT_STAGES
+            if stage.definition.reusable
         },
         "plugins": cell.plugin_provenance(),
         "metric_info": {m.key: metric_entry(m) for m in cell.metrics},
         "attack_info": attack_entry(cell),
-        "provenance": environment(device),
+        "provenance": cast(Provenance, environment(device)),
     }
+    return base
 
 
-def finished_record(base: dict, results: dict, seconds: float) -> dict:
+def finished_record(base: BaseRecord, results: CellResults, seconds: float) -> Record:
     """The record of a cell that ran: BASE with what the cell's stages returned."""
-    return to_json({**base, **results, "status": "ok", "seconds": seconds})
+    record = cast(Record, {**base, **results, "status": "ok", "seconds": seconds})
+    return to_json(record)
 
 
-def failed_record(base: dict, error: BaseException | dict, seconds: float) -> dict:
+def failed_record(base: BaseRecord, error: BaseException | RecordError, seconds: float) -> Record:
     """The record of a cell that raised ERROR (an exception, or the ``type``/``message``/
     ``traceback`` of one raised in another process)."""
     if isinstance(error, BaseException):
@@ -70,4 +83,5 @@ def failed_record(base: dict, error: BaseException | dict, seconds: float) -> di
             "message": str(error),
             "traceback": "".join(traceback.format_exception(error)),
         }
-    return to_json({**base, "status": "failed", "error": error, "seconds": seconds})
+    record = cast(Record, {**base, "status": "failed", "error": error, "seconds": seconds})
+    return to_json(record)
