@@ -24,7 +24,7 @@ from mcbench.cli import cli
 from mcbench.registry import load_registry
 from mcbench.scaffold import TEMPLATE, plugin_names
 from mcbench.testing import check_plugin
-from tests.test_import_paths import mcbench_imports, private
+from tests.test_public_imports import mcbench_imports, private
 
 try:
     import tomllib
