@@ -84,7 +84,7 @@ class StageCache:
         if stores == "json":
             if not self.store.has_json(ref.stage, ref.key):
                 raise self._missing(ref.stage, ref.key)
-            return self.json(ref.stage, ref.key, ref.inputs, _never)
+            return self._stored_json(ref.stage, ref.key)
         record = self.store.load_record(ref.key)
         if not record:
             raise self._missing(ref.stage, ref.key)
@@ -133,17 +133,16 @@ class StageCache:
     ) -> Artifact:
         """Like ``tensors``, for a stage whose whole result is JSON (``meta["result"]``)."""
         if self.store.has_json(stage, key):
-            self.check(stage, key)
-            stored = self.store.load_json(stage, key)
-            if "result" not in stored:  # written before results were stored with their data
-                stored = {"result": stored}
-            return Artifact(None, stored, True)
+            return self._stored_json(stage, key)
         if not self.compute:
             raise self._missing(stage, key)
         meta = {"result": compute(), **self._stamp, "inputs": list(inputs)}
         self.store.save_json(stage, key, meta)
         return Artifact(None, meta, False)
 
-
-def _never() -> dict[str, Any]:
-    raise AssertionError("a stored result is only loaded here")
+    def _stored_json(self, stage: str, key: str) -> Artifact:
+        self.check(stage, key)
+        stored = self.store.load_json(stage, key)
+        if "result" not in stored:  # written before results were stored with their data
+            stored = {"result": stored}
+        return Artifact(None, stored, True)
