@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import reprlib
+from collections.abc import Iterable
 
 MESSAGE_LIMIT = 240
 """Characters of a message about a benchmark file (clip): one quoting a huge value (an
@@ -63,13 +64,13 @@ def clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
 class _Brief(reprlib.Repr):
     """repr() of a few items and levels; integers too long for str() are described."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.maxlevel, self.maxlist, self.maxtuple, self.maxdict = 3, 6, 6, 6
         self.maxset, self.maxfrozenset, self.maxstring, self.maxother = 6, 6, 40, 40
         self.maxlong = 40
 
-    def repr_int(self, x, level):
+    def repr_int(self, x: int, level: int) -> str:
         if x.bit_length() > 512:
             return f"<an integer of {x.bit_length()} bits>"
         return super().repr_int(x, level)
@@ -78,7 +79,7 @@ class _Brief(reprlib.Repr):
 _BRIEF = _Brief()
 
 
-def shown(value, limit: int = 60) -> str:
+def shown(value: object, limit: int = 60) -> str:
     """A value as an error message quotes it: its repr, cut short with an ellipsis."""
     try:
         text = _BRIEF.repr(value)
@@ -87,7 +88,7 @@ def shown(value, limit: int = 60) -> str:
     return clip(printable(text), limit)
 
 
-def suggest(word: str, choices) -> str:
+def suggest(word: str, choices: Iterable[object]) -> str:
     """ " - did you mean 'X'?" for the choice closest to WORD, or "" if none is close."""
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
     return f" - did you mean {close[0]!r}?" if close else ""

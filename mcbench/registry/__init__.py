@@ -4,7 +4,7 @@ that failed to load), and the parameter schema read from each plugin's dataclass
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mcbench.registry.failures import LoadFailure
 from mcbench.registry.manager import ENTRY_POINT_GROUP, distribution_of, make_plugin_manager
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # The registry imports the plugin API, and with it torch: it is imported when first
     # asked for, so that what needs only the plugin manager (such as listing the plugins'
     # commands for `mcbench --help`) starts in a fraction of a second.

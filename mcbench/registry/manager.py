@@ -23,7 +23,7 @@ class PluginManager(pluggy.PluginManager):
     """pluggy's manager plus what mcbench reports about loading: the entry points that
     failed (``failures``) and the distribution of each loaded one."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("mcbench")
         self.failures: list[LoadFailure] = []
         self.distributions: dict[str, tuple[str, str]] = {}  # plugin name -> (dist, version)
@@ -32,7 +32,7 @@ class PluginManager(pluggy.PluginManager):
 def make_plugin_manager(
     *,
     entry_points: bool = True,
-    extra: tuple = (),
+    extra: tuple[object, ...] = (),
     blocked: Iterable[str] = (),
     only: Iterable[str] | None = None,
 ) -> PluginManager:
@@ -55,10 +55,12 @@ def make_plugin_manager(
     return pm
 
 
-def _load_entry_point(pm: PluginManager, ep) -> None:
+def _load_entry_point(pm: PluginManager, ep: importlib.metadata.EntryPoint) -> None:
     if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
         return
-    dist = (ep.dist.metadata["name"], ep.dist.version) if ep.dist else ("unknown", "")
+    dist: tuple[str, str] = ("unknown", "")
+    if ep.dist:
+        dist = (ep.dist.metadata["name"], ep.dist.version)
     try:
         plugin = ep.load()
         pm.register(plugin, name=ep.name)
@@ -74,7 +76,7 @@ def _load_entry_point(pm: PluginManager, ep) -> None:
     pm.distributions[ep.name] = dist
 
 
-def _check_hooks(pm: pluggy.PluginManager, plugin) -> None:
+def _check_hooks(pm: pluggy.PluginManager, plugin: object) -> None:
     """Every hook the plugin implements must be one mcbench defines (a typo'd hook name
     would otherwise be ignored without a word)."""
     for hook in pm.get_hookcallers(plugin) or ():
@@ -86,7 +88,7 @@ def _check_hooks(pm: pluggy.PluginManager, plugin) -> None:
             )
 
 
-def distribution_of(pm: pluggy.PluginManager, plugin) -> tuple[str, str]:
+def distribution_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str]:
     """(distribution name, version) that provided a plugin, or ("local", "") if registered
     by hand."""
     name = pm.get_name(plugin)

@@ -9,9 +9,14 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard, TypeVar, Union, get_args, get_origin
 
 from mcbench.errors import shown, suggest
+
+if TYPE_CHECKING:
+    from mcbench.kinds.base import Plugin
+
+P = TypeVar("P", bound="Plugin")
 
 INT_LIMIT = 2**63
 """Integer parameters lie in (-INT_LIMIT, INT_LIMIT): what torch and numpy hold as int64.
@@ -69,12 +74,12 @@ def describe(cls: type) -> list[Param]:
     return params
 
 
-def is_plugin_type(tp: Any) -> bool:
+def is_plugin_type(tp: Any) -> TypeGuard[type[Plugin]]:
     """A parameter whose value is itself a plugin (e.g. the attack a metric runs)."""
     return isinstance(tp, type) and isinstance(getattr(tp, "kind", None), str)
 
 
-def plugin_type(tp: Any) -> type | None:
+def plugin_type(tp: Any) -> type[Plugin] | None:
     """The plugin base of a parameter typed ``Base`` or ``Base | None``; None otherwise."""
     if is_plugin_type(tp):
         return tp
@@ -112,7 +117,7 @@ REFUSED = (ValueError, TypeError, ArithmeticError)
 value too large to compute with, e.g. converted to a float)."""
 
 
-Resolve = Callable[[type, str], type]
+Resolve = Callable[["type[Plugin]", str], "type[Plugin]"]
 """(plugin base class, name) -> the registered plugin class of that name, or KeyError."""
 
 
@@ -234,7 +239,7 @@ def _check_plain(value: Any, at: str = "") -> None:
         )
 
 
-def build(cls: type, values: dict[str, Any], resolve: Resolve | None = None):
+def build(cls: type[P], values: dict[str, Any], resolve: Resolve | None = None) -> P:
     """Instantiate ``cls`` from YAML values. Raises UnknownParam or BadParam carrying the
     offending key (None when the plugin rejected the combination; "outer.inner" inside a
     parameter that is itself a plugin) so callers can locate it."""
@@ -270,7 +275,7 @@ def build(cls: type, values: dict[str, Any], resolve: Resolve | None = None):
         raise BadParam(_culprit(cls, kwargs), f"{cls.name}: {e}") from None
 
 
-def _nested(key: str, value: Any, base: type, resolve: Resolve):
+def _nested(key: str, value: Any, base: type[Plugin], resolve: Resolve) -> Plugin:
     if isinstance(value, str):
         name, inner = value, {}
     elif isinstance(value, dict) and isinstance(value.get("name"), str):
@@ -289,7 +294,7 @@ def _nested(key: str, value: Any, base: type, resolve: Resolve):
         raise type(e)((key, *e.path), str(e)) from None
 
 
-def _default_plugin(key: str, default, base: type, resolve: Resolve):
+def _default_plugin(key: str, default: Plugin, base: type[Plugin], resolve: Resolve) -> Plugin:
     """A parameter's default plugin (e.g. a metric's default attack, pgd) as the registry
     provides it by name: an error if no plugin has that name (e.g. it is blocked), the
     other class with its own defaults if that name is now another plugin's. With the
@@ -306,7 +311,7 @@ def _default_plugin(key: str, default, base: type, resolve: Resolve):
         raise type(e)((key, *e.path), str(e)) from None
 
 
-def _plugin_from_plain(value: Any, base: type, resolve: Resolve):
+def _plugin_from_plain(value: Any, base: type[Plugin], resolve: Resolve) -> Plugin:
     """Rebuild a nested plugin from its plain form (a name, or {name, parameters})."""
     try:
         return _nested("", value, base, resolve)
@@ -314,11 +319,11 @@ def _plugin_from_plain(value: Any, base: type, resolve: Resolve):
         raise ParamTypeError(str(e)) from None
 
 
-def _unresolvable(base: type, name: str) -> type:
+def _unresolvable(base: type[Plugin], name: str) -> type[Plugin]:
     raise TypeError(f"coerce() needs resolve to find the {base.kind} {name!r}")
 
 
-def _culprit(cls: type, kwargs: dict[str, Any]) -> str | None:
+def _culprit(cls: type[Plugin], kwargs: dict[str, Any]) -> str | None:
     """The one key that is rejected on its own (over the defaults), to point at its line;
     None when only a combination of values is rejected."""
     for key, value in kwargs.items():
@@ -334,7 +339,7 @@ class _ParamError(ValueError):
     parameters down (as the YAML spells them, so not always text), and ``key``, the same
     joined with dots ("attack.steps"); both empty when no single key is to blame."""
 
-    def __init__(self, key, message):
+    def __init__(self, key: object, message: str) -> None:
         super().__init__(message)
         parts = key if isinstance(key, tuple) else (key,)
         self.path = tuple(p for p in parts if p not in ("", None))
@@ -349,7 +354,7 @@ class BadParam(_ParamError):
     pass
 
 
-def to_plain(instance) -> dict[str, Any]:
+def to_plain(instance: object) -> dict[str, Any]:
     """A plugin instance's parameters as plain JSON-able values (for hashing/records)."""
     out = {}
     for p in describe(type(instance)):

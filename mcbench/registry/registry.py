@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 
@@ -16,10 +16,12 @@ from mcbench.kinds import Plugin
 from mcbench.registry.failures import LoadFailure, describe_error
 from mcbench.registry.manager import distribution_of, make_plugin_manager
 
+P = TypeVar("P", bound=Plugin)
+
 
 @dataclass(frozen=True)
 class Entry:
-    cls: type
+    cls: type[Plugin]
     kind: str
     provider: str  # the pluggy plugin name (module) that registered it
     distribution: str
@@ -48,7 +50,7 @@ class Registry:
         self.pm = pm
         self.entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KIND_HOOKS}
         self.failures: list[LoadFailure] = list(getattr(pm, "failures", ()))
-        pending: list[tuple] = []
+        pending: list[tuple[type, str, str, str, str]] = []
         failed: set[str] = set()
         for kind, hook_name in KIND_HOOKS.items():
             for impl, call in _each_implementation(pm, hook_name):
@@ -81,7 +83,9 @@ class Registry:
                 commands.update(group.commands)
         return commands, failures
 
-    def _call(self, impl, call, hook_name: str, **kwargs) -> LoadFailure | None:
+    def _call(
+        self, impl: pluggy.HookImpl, call: Callable[..., object], hook_name: str, **kwargs: Any
+    ) -> LoadFailure | None:
         """Call one implementation through pluggy. An installed plugin that raises is
         recorded and returned; one registered by hand raises PluginError."""
         try:
@@ -96,7 +100,7 @@ class Registry:
             return failure
         return None
 
-    def _add(self, cls, kind, provider, dist, version):
+    def _add(self, cls: object, kind: str, provider: str, dist: str, version: str) -> None:
         if not (
             isinstance(cls, type) and issubclass(cls, Plugin) and dataclasses.is_dataclass(cls)
         ):
@@ -141,7 +145,7 @@ class Registry:
             message += f"; plugins that failed to load: {', '.join(f.name for f in self.failures)}"
         return message
 
-    def resolve(self, base: type, name: str) -> type:
+    def resolve(self, base: type[P], name: str) -> type[P]:
         """The class of the plugin named in a parameter that is itself a plugin (e.g. a
         metric's attack), checked to be of the required base (e.g. an evasion attack);
         KeyError otherwise."""
@@ -154,7 +158,7 @@ class Registry:
             )
         return cls
 
-    def entry_of(self, instance) -> Entry:
+    def entry_of(self, instance: object) -> Entry:
         """The entry whose class ``instance`` is (e.g. the attack a metric holds)."""
         cls = type(instance)
         entry = self.entries.get(getattr(cls, "kind", ""), {}).get(getattr(cls, "name", ""))
@@ -170,7 +174,9 @@ class Registry:
         return [self.entries[k][n] for k in kinds for n in sorted(self.entries[k])]
 
 
-def _each_implementation(pm: pluggy.PluginManager, hook_name: str):
+def _each_implementation(
+    pm: pluggy.PluginManager, hook_name: str
+) -> Iterator[tuple[pluggy.HookImpl, Callable[..., object]]]:
     """(implementation, caller) for each implementation of a hook that is not a wrapper,
     in pluggy's call order (tryfirst/trylast honoured). The caller runs that one
     implementation through pluggy, inside every wrapper of the hook."""
@@ -191,7 +197,7 @@ def host_cache_version() -> str:
 def load_registry(
     *,
     entry_points: bool = True,
-    extra: tuple = (),
+    extra: tuple[object, ...] = (),
     blocked: Iterable[str] = (),
     only: Iterable[str] | None = None,
 ) -> Registry:
