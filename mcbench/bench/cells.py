@@ -7,7 +7,7 @@ endpoints (they differ only in repair, connection or budget) train them once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mcbench.bench.nested import Nested, nested_versions
 from mcbench.bench.settings import (
@@ -21,6 +21,9 @@ from mcbench.hashing import content_hash
 from mcbench.registry.params import to_plain
 from mcbench.registry.registry import Entry
 from mcbench.vocabulary import CORNER_ROLES, PLUGIN_AXES
+
+if TYPE_CHECKING:
+    from mcbench.kinds import AttackPlugin, RepairPlugin
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,7 +66,7 @@ class PluginSpec:
     def _digest(self) -> tuple[str, str]:
         return self.kind, content_hash(self.identity())
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, PluginSpec):
             return NotImplemented
         return self._digest() == other._digest()
@@ -76,7 +79,7 @@ def _provided_by(entry: Entry) -> str:
     return f"{entry.distribution} {entry.version}"
 
 
-def _identity(spec: PluginSpec | None):
+def _identity(spec: PluginSpec | None) -> dict[str, Any] | None:
     return spec.identity() if spec else None
 
 
@@ -110,7 +113,7 @@ class Cell:
 
     @property
     def attack_stage(self) -> str | None:
-        return self.attack.entry.cls.stage if self.attack else None
+        return cast("type[AttackPlugin]", self.attack.entry.cls).stage if self.attack else None
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -120,7 +123,11 @@ class Cell:
     @property
     def yields_points(self) -> bool:
         """Whether the repair yields many models (a path, a surface) rather than one."""
-        return self.repair.entry.cls.uses_connection or len(self.roles) > 2
+        return self._repair_class.uses_connection or len(self.roles) > 2
+
+    @property
+    def _repair_class(self) -> type[RepairPlugin]:
+        return cast("type[RepairPlugin]", self.repair.entry.cls)
 
     @property
     def holdout(self) -> float | None:
@@ -145,6 +152,7 @@ class Cell:
         }
         if role in self.adversarial.endpoints:
             attack = self.adversarial.attack
+            assert attack is not None  # AdversarialTraining requires one with endpoints
             identity["adversarial"] = {"name": attack.name, "params": to_plain(attack)}
             versions = nested_versions(self.settings_plugins, within="adversarial")
             if versions:
@@ -217,7 +225,7 @@ class Cell:
         """How the repair computes: the cell's compute settings, less compilation where the
         repair's class does not declare that it ``compiles`` (a curve's fit runs through
         its functional forward pass, which nothing compiles)."""
-        if self.repair.entry.cls.compiles:
+        if self._repair_class.compiles:
             return self.compute
         return replace(self.compute, compile=False)
 

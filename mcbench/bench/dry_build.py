@@ -8,15 +8,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch.overrides import TorchFunctionMode
 
 from mcbench.bench.cells import PluginSpec
-from mcbench.kinds import TamperAttack
+from mcbench.bench.yamlfile import KeyPath
+from mcbench.kinds import ArchitecturePlugin, TamperAttack
 
-Locate = Callable[[str, tuple], Exception]
+Locate = Callable[[str, KeyPath], Exception]
 """(message, key path in the track) -> the error to raise there, with file and line."""
 Networks = dict[tuple[tuple[int, int, int], int], torch.nn.Module]
 """The (meta) networks built, by (dataset shape, index of the architecture)."""
@@ -43,31 +45,37 @@ class _Budget(TorchFunctionMode):
     """Counts torch calls, parameters, buffers and layers while a network is built, and
     stops the build at the first bound it passes."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.calls = self.elements = self.modules = 0
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(
+        self,
+        func: Callable[..., Any],
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
         self.calls += 1
         if self.calls > MAX_TORCH_CALLS:
             raise _TooLarge(f"more than {MAX_TORCH_CALLS} torch calls to build and run once")
         return func(*args, **(kwargs or {}))
 
-    def tensor(self, module, name, tensor):
+    def tensor(self, module: torch.nn.Module, name: str, tensor: torch.Tensor | None) -> None:
         if tensor is not None:
             self.elements += tensor.numel()
             # counted as registered, so shared or replaced tensors count more than once
             if self.elements > 2 * MAX_PARAMETERS:
                 raise _TooLarge(f"more than {MAX_PARAMETERS:.0e} parameters")
 
-    def module(self, module, name, submodule):
+    def module(self, module: torch.nn.Module, name: str, submodule: torch.nn.Module) -> None:
         self.modules += 1
         if self.modules > MAX_MODULES:
             raise _TooLarge(f"more than {MAX_MODULES} layers")
 
 
 @contextlib.contextmanager
-def _on_meta():
+def _on_meta() -> Iterator[None]:
     """Build on the meta device (shapes, no memory), within the bounds of _Budget."""
     hooks = torch.nn.modules.module
     budget = _Budget()
@@ -84,7 +92,9 @@ def _on_meta():
             handle.remove()
 
 
-def _meta_network(arch, shape: tuple[int, int, int]):
+def _meta_network(
+    arch: ArchitecturePlugin, shape: tuple[int, int, int]
+) -> torch.nn.Module | str | None:
     """ARCH built for SHAPE (classes, channels, image size) on the meta device, then, when
     small enough, built on the CPU and run on two images: the (meta) network, or the reason
     it cannot be; None for what the meta device cannot tell (an operation it lacks)."""
@@ -110,7 +120,7 @@ def _meta_network(arch, shape: tuple[int, int, int]):
     return network
 
 
-def _run_once(arch, shape: tuple[int, int, int]) -> str | None:
+def _run_once(arch: ArchitecturePlugin, shape: tuple[int, int, int]) -> str | None:
     """Why ARCH, built on the CPU for SHAPE, cannot run on two images; None when it runs.
     (Run on the CPU rather than the meta device, whose decompositions of BatchNorm and
     others import torch's compiler: seconds in every process that reads the file.)"""
@@ -131,12 +141,12 @@ def check_networks(
     a size that cannot be built, that allocates terabytes or whose network does not run on
     the dataset's images is an error at the key that sets it, before anything is
     allocated. Returns the networks by (shape, architecture index)."""
-    shapes: dict[tuple, int] = {}  # shape: index of the first dataset of that shape
+    shapes: dict[tuple[int, int, int], int] = {}  # shape: index of the first dataset of that shape
     for j, d in enumerate(datasets):
         shape = d.instance.shape()
         if shape is not None:
             shapes.setdefault(tuple(shape), j)
-    networks = {}
+    networks: Networks = {}
     for (shape, j), (i, arch) in itertools.product(
         sorted(shapes.items()), enumerate(architectures)
     ):
@@ -163,7 +173,7 @@ def check_networks(
     return networks
 
 
-def _dataset_culprit(dataset, arch) -> str | None:
+def _dataset_culprit(dataset: Any, arch: ArchitecturePlugin) -> str | None:
     """The dataset parameter whose default gives a shape ARCH can be built for."""
     try:
         defaults = type(dataset)()
@@ -181,7 +191,7 @@ def _dataset_culprit(dataset, arch) -> str | None:
     return None
 
 
-def _network_culprit(instance, shape) -> str | None:
+def _network_culprit(instance: Any, shape: tuple[int, int, int]) -> str | None:
     """The parameter whose default makes the network buildable: "" when no single one does
     but the defaults do, None when the defaults cannot be built either (or there are
     none)."""
@@ -203,7 +213,7 @@ def _network_culprit(instance, shape) -> str | None:
     return ""
 
 
-def _model_culprit(instance, network) -> str | None:
+def _model_culprit(instance: Any, network: torch.nn.Module) -> str | None:
     """The parameter whose default would make the attack fit the network."""
     defaults = type(instance)()
     for f in dataclasses.fields(instance):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -21,11 +22,14 @@ from mcbench.bench.settings import (
     SplitSettings,
     TrainSettings,
 )
-from mcbench.bench.yamlfile import format_key, load_with_lines
+from mcbench.bench.yamlfile import KeyPath, format_key, load_with_lines
 from mcbench.errors import KEY_LIMIT, ConfigError, clip, shown, suggest
 from mcbench.registry.params import INT_LIMIT, BadParam, UnknownParam, build
 from mcbench.registry.registry import Registry, host_cache_version
 from mcbench.vocabulary import KIND_BY_AXIS
+
+if TYPE_CHECKING:
+    from mcbench.kinds import RepairPlugin
 
 TOP_KEYS = ("version", "description", "defaults", "tracks", "profiles")
 AXES = KIND_BY_AXIS
@@ -50,10 +54,10 @@ class Benchmark:
 class _Located:
     """Maps a key path inside a merged track back to the YAML line it came from."""
 
-    def __init__(self, file: str, lines: dict, origin: dict):
+    def __init__(self, file: str, lines: dict[KeyPath, int], origin: dict[KeyPath, KeyPath]):
         self.file, self.lines, self.origin = file, lines, origin
 
-    def error(self, message: str, at: tuple) -> ConfigError:
+    def error(self, message: str, at: KeyPath) -> ConfigError:
         """The error at AT (a path in the merged track, or in the file for the top level),
         with the line of AT or, where the key is missing, of what should hold it."""
         full = at
@@ -101,7 +105,9 @@ def load_benchmark(
     return Benchmark(file=file, profile=profile, cells=tuple(cells))
 
 
-def _check_top(raw, top: _Located, profile: str | None, tracks: tuple[str, ...]) -> dict:
+def _check_top(
+    raw: Any, top: _Located, profile: str | None, tracks: tuple[str, ...]
+) -> dict[str, Any]:
     """The top level of the file: known keys, version 1, named tracks, and the PROFILE and
     TRACKS asked for among those declared. Returns the declared tracks."""
     if not isinstance(raw, dict):
@@ -157,7 +163,7 @@ def _check_top(raw, top: _Located, profile: str | None, tracks: tuple[str, ...])
     return declared
 
 
-def _check_profile(body, declared, top: _Located, profile: str) -> None:
+def _check_profile(body: Any, declared: dict[str, Any], top: _Located, profile: str) -> None:
     at = ("profiles", profile)
     if not isinstance(body, dict):
         raise top.error("a profile is a mapping with 'defaults' and/or 'tracks'", at)
@@ -178,14 +184,16 @@ def _check_profile(body, declared, top: _Located, profile: str) -> None:
             )
 
 
-def _merge_track(raw, name, profile, top: _Located) -> tuple[dict, dict]:
+def _merge_track(
+    raw: Any, name: str, profile: str | None, top: _Located
+) -> tuple[dict[str, Any], dict[KeyPath, KeyPath]]:
     """Layer defaults, the track, the profile's defaults and the profile's track (later
     wins). Settings sections merge key by key; axes are replaced whole."""
-    layers = [("defaults",), ("tracks", name)]
+    layers: list[KeyPath] = [("defaults",), ("tracks", name)]
     if profile is not None:
         layers += [("profiles", profile, "defaults"), ("profiles", profile, "tracks", name)]
     merged: dict[str, Any] = {}
-    origin: dict[tuple, tuple] = {(): ("tracks", name)}
+    origin: dict[KeyPath, KeyPath] = {(): ("tracks", name)}
     for layer in layers:
         body: Any = raw
         for part in layer:
@@ -215,7 +223,9 @@ def _merge_track(raw, name, profile, top: _Located) -> tuple[dict, dict]:
     return merged, origin
 
 
-def _expand(track: str, s: dict, loc: _Located, registry: Registry, device_type: str) -> list[Cell]:
+def _expand(
+    track: str, s: dict[str, Any], loc: _Located, registry: Registry, device_type: str
+) -> list[Cell]:
     for key in REQUIRED:
         if key not in s:
             raise loc.error(f"track {track!r} needs {key!r}", ())
@@ -231,7 +241,7 @@ def _expand(track: str, s: dict, loc: _Located, registry: Registry, device_type:
     check_attacks_fit(axes["attacks"], axes["architectures"], networks, loc.error)
     budgets = _ints(s["budgets"], "budgets", loc, minimum=1)
     seeds = _ints(s["seeds"], "seeds", loc, minimum=0)
-    sections = {
+    sections: dict[str, Any] = {
         key: _section(cls, s.get(key) or {}, key, loc, registry) for key, cls in SECTIONS.items()
     }
     sections["compute"] = sections["compute"].resolved(device_type)
@@ -241,21 +251,25 @@ def _expand(track: str, s: dict, loc: _Located, registry: Registry, device_type:
         for n in nested_plugins(section, registry, host_cache_version())
     )
     axes["metrics"] = _labelled(axes["metrics"])
-    needs_connection = any(r.entry.cls.uses_connection for r in axes["repairs"])
+    needs_connection = any(_uses_connection(r) for r in axes["repairs"])
     if needs_connection and not axes["connections"]:
         raise loc.error("the path repair needs at least one entry in 'connections'", ("repairs",))
     if needs_connection and sections["evaluate"].t_rule == "bonafide":
         _check_holdout(sections["evaluate"], budgets, loc)
+    attacks: Sequence[PluginSpec | None] = axes["attacks"] or [None]
     cells = []
     for dataset, arch, attack, repair, budget, seed in itertools.product(
         axes["datasets"],
         axes["architectures"],
-        axes["attacks"] or [None],
+        attacks,
         axes["repairs"],
         budgets,
         seeds,
     ):
-        for connection in axes["connections"] if repair.entry.cls.uses_connection else [None]:
+        connections: Sequence[PluginSpec | None] = (
+            axes["connections"] if _uses_connection(repair) else [None]
+        )
+        for connection in connections:
             cells.append(
                 Cell(
                     track=track,
@@ -274,6 +288,10 @@ def _expand(track: str, s: dict, loc: _Located, registry: Registry, device_type:
     return cells
 
 
+def _uses_connection(repair: PluginSpec) -> bool:
+    return cast("type[RepairPlugin]", repair.entry.cls).uses_connection
+
+
 def _check_holdout(evaluate: EvalSettings, budgets: list[int], loc: _Located) -> None:
     """Every budget of a path repair splits into images to fit on and images held out."""
     for i, budget in enumerate(budgets):
@@ -283,7 +301,9 @@ def _check_holdout(evaluate: EvalSettings, budgets: list[int], loc: _Located) ->
             raise loc.error(str(e), ("budgets", i)) from None
 
 
-def _plugins(items, axis: str, kind: str, loc: _Located, registry: Registry) -> list[PluginSpec]:
+def _plugins(
+    items: object, axis: str, kind: str, loc: _Located, registry: Registry
+) -> list[PluginSpec]:
     if not isinstance(items, list):
         raise loc.error(f"expected a list of {kind} names or mappings with 'name'", (axis,))
     specs = []
@@ -318,7 +338,7 @@ def _plugins(items, axis: str, kind: str, loc: _Located, registry: Registry) -> 
     return specs
 
 
-def _ints(values, key: str, loc: _Located, minimum: int) -> list[int]:
+def _ints(values: object, key: str, loc: _Located, minimum: int) -> list[int]:
     if not isinstance(values, list) or not values:
         raise loc.error("expected a non-empty list of integers", (key,))
     for i, v in enumerate(values):
@@ -331,7 +351,7 @@ def _ints(values, key: str, loc: _Located, minimum: int) -> list[int]:
     return list(values)
 
 
-def _section(cls, values, key: str, loc: _Located, registry: Registry):
+def _section(cls: type[Any], values: object, key: str, loc: _Located, registry: Registry) -> Any:
     if not isinstance(values, dict):
         raise loc.error(f"expected a mapping of {key} settings", (key,))
     try:
@@ -351,12 +371,12 @@ def _labelled(metrics: list[PluginSpec]) -> list[PluginSpec]:
             out.append(spec)
             continue
         differ = [k for k in spec.params if any(m.params.get(k) != spec.params[k] for m in same)]
-        candidates = []
+        candidates: list[tuple[str, Callable[[Any], str]]] = []
         for k in differ:
             if all(isinstance(m.params[k], dict) and "name" in m.params[k] for m in same):
                 candidates.append((k, lambda v: v["name"]))
             candidates.append((k, _short))
-        keys = None
+        keys: list[tuple[str, Callable[[Any], str]]] | None = None
         for k, show in candidates:
             if len({show(m.params[k]) for m in same}) == len(same):
                 keys = [(k, show)]
@@ -367,7 +387,7 @@ def _labelled(metrics: list[PluginSpec]) -> list[PluginSpec]:
     return out
 
 
-def _short(value) -> str:
+def _short(value: object) -> str:
     if isinstance(value, dict) and "name" in value:
         return (
             value["name"]

@@ -17,9 +17,9 @@ class Nested:
     holder_version: str  # the cache version of the plugin (or of mcbench) that holds it
 
 
-def nested_plugins(instance, registry: Registry, holder_version: str) -> tuple[Nested, ...]:
+def nested_plugins(instance: object, registry: Registry, holder_version: str) -> tuple[Nested, ...]:
     """Every plugin held by ``instance``'s parameters, depth first."""
-    found = []
+    found: list[Nested] = []
     for p in describe(type(instance)):
         value = getattr(instance, p.name)
         if not is_plugin_type(type(value)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
 from mcbench.kinds import EvasionAttack
 from mcbench.toolkit.precision import resolve_precision
@@ -39,7 +39,7 @@ class SplitSettings:
     )
     seed: int = field(default=0, metadata={"help": "seed of the split (fixed across cells)"})
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.defender_pool < 1:
             raise ValueError(f"defender_pool must be >= 1, got {self.defender_pool}")
         if self.eval_size < 0:
@@ -103,7 +103,7 @@ class EvalSettings:
         },
     )
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.grid < 2:
             raise ValueError(f"grid must be >= 2, got {self.grid}")
         if not 0.0 <= self.report_t <= 1.0:
@@ -163,7 +163,7 @@ class AdversarialTraining:
         metadata={"help": "the inner attack, e.g. {name: pgd, steps: 1, step_size: 0.0314}"},
     )
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for role in self.endpoints:
             if role not in ROLES:
                 raise ValueError(f"endpoints must name A and/or B, got {role!r}")
@@ -196,14 +196,16 @@ class ComputeSettings:
         },
     )
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
 
     def resolved(self, device_type: str) -> ComputeSettings:
         """These settings with ``auto`` replaced by the precision it means on
         ``device_type`` ("cpu", "cuda")."""
-        return replace(self, precision=resolve_precision(self.precision, device_type))
+        # resolve_precision returns one of the names it is given, or fp32 or bf16
+        precision = cast(Literal["fp32", "bf16"], resolve_precision(self.precision, device_type))
+        return replace(self, precision=precision)
 
     @property
     def is_default(self) -> bool:

@@ -11,13 +11,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-from yaml.constructor import ConstructorError
+# PyYAML ships no type information (its stubs, types-PyYAML, are not installed)
+import yaml  # type: ignore[import-untyped]
+from yaml.constructor import ConstructorError  # type: ignore[import-untyped]
 
 from mcbench.errors import KEY_LIMIT, ConfigError, clip, printable, shown
 from mcbench.files import regular_file_bytes
 
-KeyPath = tuple  # ("tracks", "backdoor-repair", "attacks", 0, "name")
+KeyPath = tuple[
+    Any, ...
+]  # the keys and indexes down to a value: ("tracks", "backdoor-repair", "attacks", 0, "name")
 
 MAX_BYTES = 16 * 2**20
 """A benchmark file is a few kilobytes; anything this large is not one."""
@@ -101,21 +104,21 @@ class _Loader(yaml.SafeLoader):
     before anything walks it. Values no Python type can hold (a timestamp on 30 February,
     an integer of 5000 digits) are YAML errors at their line."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._nodes = 0  # composed so far, aliases expanded
         self._heights: list[int] = []  # per open node: the deepest level reached below it
         self._open: set[str] = set()  # anchors of the nodes being composed
         self._measured: dict[str, tuple[int, int]] = {}  # anchor: (nodes, height)
 
-    def fetch_flow_collection_start(self, TokenClass):
+    def fetch_flow_collection_start(self, TokenClass: type) -> None:
         # the scanner keeps a possible key per open bracket and checks them all at every
         # token: thousands of "[" would hold it for minutes before any node is composed
         if self.flow_level >= MAX_DEPTH:
             raise yaml.scanner.ScannerError(None, None, _too_deep("brackets"), self.get_mark())
         super().fetch_flow_collection_start(TokenClass)
 
-    def compose_node(self, parent, index):
+    def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
             if event.anchor in self._open:
@@ -144,7 +147,7 @@ class _Loader(yaml.SafeLoader):
             self._measured[event.anchor] = (self._nodes - start + 1, height)
         return node
 
-    def _grow(self, nodes: int, height: int, mark) -> None:
+    def _grow(self, nodes: int, height: int, mark: Any) -> None:
         """Add a value of NODES values and HEIGHT levels at the current level."""
         self._nodes += nodes
         if self._nodes > MAX_NODES:
@@ -160,7 +163,7 @@ class _Loader(yaml.SafeLoader):
         if self._heights:
             self._heights[-1] = max(self._heights[-1], height)
 
-    def construct_object(self, node, deep=False):
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)
         except (ValueError, ArithmeticError, TypeError, LookupError) as e:
@@ -178,10 +181,10 @@ def _too_deep(counting: str) -> str:
     )
 
 
-def _walk(node, at: KeyPath, lines: dict, file: str, loader: _Loader) -> None:
+def _walk(node: Any, at: KeyPath, lines: dict[KeyPath, int], file: str, loader: _Loader) -> None:
     lines.setdefault(at, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
-        seen = set()
+        seen: set[object] = set()
         for key, value in node.value:
             name = _key_value(key, loader)
             if name is _NOT_A_KEY:
@@ -204,7 +207,7 @@ def _walk(node, at: KeyPath, lines: dict, file: str, loader: _Loader) -> None:
 _NOT_A_KEY = object()
 
 
-def _key_value(key, loader: _Loader):
+def _key_value(key: Any, loader: _Loader) -> object:
     """The key as the loaded mapping holds it (``1``, ``true`` and ``null`` are no
     strings), so that paths built from the loaded values find their lines; _NOT_A_KEY
     for a key that no mapping can hold (a list, a mapping: refused once the values are

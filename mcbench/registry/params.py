@@ -9,14 +9,33 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeGuard, TypeVar, Union, get_args, get_origin
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Literal,
+    Protocol,
+    TypeGuard,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+)
 
 from mcbench.errors import shown, suggest
 
 if TYPE_CHECKING:
     from mcbench.kinds.base import Plugin
 
-P = TypeVar("P", bound="Plugin")
+
+class _Named(Protocol):
+    """What ``build`` instantiates: a plugin class or a settings section, both dataclasses
+    with a ``name``."""
+
+    name: ClassVar[str]
+
+
+N = TypeVar("N", bound=_Named)
 
 INT_LIMIT = 2**63
 """Integer parameters lie in (-INT_LIMIT, INT_LIMIT): what torch and numpy hold as int64.
@@ -239,7 +258,7 @@ def _check_plain(value: Any, at: str = "") -> None:
         )
 
 
-def build(cls: type[P], values: dict[str, Any], resolve: Resolve | None = None) -> P:
+def build(cls: type[N], values: dict[str, Any], resolve: Resolve | None = None) -> N:
     """Instantiate ``cls`` from YAML values. Raises UnknownParam or BadParam carrying the
     offending key (None when the plugin rejected the combination; "outer.inner" inside a
     parameter that is itself a plugin) so callers can locate it."""
@@ -323,7 +342,7 @@ def _unresolvable(base: type[Plugin], name: str) -> type[Plugin]:
     raise TypeError(f"coerce() needs resolve to find the {base.kind} {name!r}")
 
 
-def _culprit(cls: type[Plugin], kwargs: dict[str, Any]) -> str | None:
+def _culprit(cls: type[_Named], kwargs: dict[str, Any]) -> str | None:
     """The one key that is rejected on its own (over the defaults), to point at its line;
     None when only a combination of values is rejected."""
     for key, value in kwargs.items():
