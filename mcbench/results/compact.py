@@ -3,12 +3,14 @@ columns, narrow enough for a terminal; the full tables go to files."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 from tabulate import tabulate
 
 from mcbench.results.format import display
+from mcbench.results.records import MetricInfo
 
 WIDTH = 120
 """Characters of a terminal line the tables are fitted to."""
@@ -27,7 +29,7 @@ class CompactTable:
 
 
 def compact_tables(
-    table: pd.DataFrame | None, info: dict, width: int = WIDTH
+    table: pd.DataFrame | None, info: Mapping[str, MetricInfo], width: int = WIDTH
 ) -> list[CompactTable]:
     """TABLE (a summary or barrier table of ``build_tables``) split by track: columns with
     no value in the track dropped, a naming column with one value moved to ``shared``, and
@@ -35,12 +37,12 @@ def compact_tables(
     table fits WIDTH characters (the naming columns and t always stay)."""
     if table is None or table.empty or "track" not in table:
         return []
-    out = []
+    out: list[CompactTable] = []
     for track in dict.fromkeys(table["track"]):
         rows = table[table["track"] == track].reset_index(drop=True)
         shown = display(rows, info).drop(columns=["track"])
         shown = shown[[c for c in shown.columns if _has_values(shown[c])]]
-        shared = {}
+        shared: dict[str, str] = {}
         if len(shown) > 1:
             for column in NAMING:
                 if column in shown and shown[column].nunique(dropna=False) == 1:
@@ -62,7 +64,7 @@ def _fitted(shown: pd.DataFrame, width: int) -> tuple[pd.DataFrame, list[str]]:
     optional = [c for c in shown.columns if c not in kept]
     order = [c for p in FIRST_LEFT_OUT for c in optional if c.startswith(p)]
     order += [c for c in reversed(optional) if c not in order]
-    left_out = []
+    left_out: list[str] = []
     for column in order:
         if _width(shown) <= width:
             break
@@ -77,7 +79,7 @@ def _width(shown: pd.DataFrame) -> int:
 
 def _markdown(shown: pd.DataFrame) -> str:
     return tabulate(
-        shown.astype(object).where(shown.notna(), None),
+        shown.astype(object).where(shown.notna(), None),  # type: ignore[arg-type]  # tabulate reads a DataFrame (its stubs omit it)
         headers="keys",
         tablefmt="github",
         showindex=False,

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import pandas as pd
 
 from mcbench.errors import ConfigError
-from mcbench.results.format import number
+from mcbench.results.format import NO_INFO, number
 from mcbench.results.labels import plugin_labels
 from mcbench.results.leaderboard import frames, metric_keys
-from mcbench.results.records import Record, metric_info
+from mcbench.results.records import MetricInfo, Record, metric_info
 from mcbench.vocabulary import ENDPOINT_AXES
 
 # What a row's numbers depend on besides the repair being compared: the data, the attacked
@@ -46,38 +48,38 @@ PRECISION_DEFAULT = "fp32"
 PROTOCOL_GROUP = ["track", *ENDPOINT_AXES, "budget"]
 
 
-def without_version(spec):
+def without_version(spec: object) -> object:
     """A plugin identity without its version: versions are provenance, not protocol."""
     if isinstance(spec, dict) and "name" in spec and "params" in spec:
         return {"name": spec["name"], "params": spec["params"]}
     return spec
 
 
-def protocol(record: dict) -> dict:
+def protocol(record: Record) -> dict[str, object]:
     """Everything in a record's configuration that a comparable row must share."""
     config = record["config"]
     out = {key: without_version(config.get(key)) for key in PROTOCOL}
     evaluate = {**T_RULE_DEFAULTS, **(config.get("evaluate") or {})}
-    unused = T_RULE_UNUSED.get(evaluate["t_rule"], ())
+    unused = T_RULE_UNUSED.get(cast(str, evaluate["t_rule"]), ())  # any other value: none
     out["evaluate"] = {key: evaluate.get(key) for key in T_RULE if key not in unused}
     out["precision"] = (config.get("compute") or {}).get("precision", PRECISION_DEFAULT)
     return out
 
 
-def metric_definitions(record: dict) -> dict[str, dict]:
+def metric_definitions(record: Record) -> dict[str, object]:
     return {m.get("label") or m["name"]: without_version(m) for m in record["config"]["metrics"]}
 
 
-def flatten(value, prefix: str = "") -> dict[str, object]:
+def flatten(value: object, prefix: str = "") -> dict[str, object]:
     if isinstance(value, dict):
-        out = {}
+        out: dict[str, object] = {}
         for key, inner in value.items():
             out.update(flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
         return out
     return {prefix: value}
 
 
-def differences(yours: dict, published: dict) -> list[str]:
+def differences(yours: object, published: object) -> list[str]:
     """'key: yours X, published Y' for each leaf that differs."""
     a, b = flatten(yours), flatten(published)
     return [
@@ -87,7 +89,7 @@ def differences(yours: dict, published: dict) -> list[str]:
     ]
 
 
-def _key(value) -> str:
+def _key(value: object) -> str:
     return json.dumps(value, sort_keys=True)
 
 
@@ -111,7 +113,7 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
 
 
-def _data_copy(record: dict) -> str | None:
+def _data_copy(record: Record) -> str | None:
     found = re.search(r"sha256 ([0-9a-f]{12,})", record.get("data_source") or "")
     return found.group(1) if found else None
 
@@ -119,10 +121,11 @@ def _data_copy(record: dict) -> str | None:
 def match(yours: list[Record], published: list[Record]) -> tuple[list[Record], list[Mismatch]]:
     """Split your records into comparable ones and mismatches (with their reasons)."""
     protocols = [protocol(p) for p in published]
-    by_protocol: dict[str, list[dict]] = {}
+    by_protocol: dict[str, list[Record]] = {}
     for p, theirs in zip(published, protocols):
         by_protocol.setdefault(_key(theirs), []).append(p)
-    ok, mismatches = [], []
+    ok: list[Record] = []
+    mismatches: list[Mismatch] = []
     for r in yours:
         mine = protocol(r)
         peers = by_protocol.get(_key(mine))
@@ -130,7 +133,7 @@ def match(yours: list[Record], published: list[Record]) -> tuple[list[Record], l
             reasons = min((differences(mine, theirs) for theirs in protocols), key=len)
             budgets = sorted(
                 {
-                    theirs["budget"]
+                    cast(int, theirs["budget"])  # a record's budget, as protocol() copies it
                     for theirs in protocols
                     if {**mine, "budget": None} == {**theirs, "budget": None}
                 }
@@ -176,8 +179,10 @@ def compare(yours: list[Record], published: list[Record]) -> Comparison:
     if not yours:
         raise ValueError("your results have no records")
     ok, mismatches = match(yours, published)
-    notes = []
-    copies = {_data_copy(r) for r in yours} - {_data_copy(r) for r in published} - {None}
+    notes: list[str] = []
+    copies = {c for r in yours if (c := _data_copy(r)) is not None} - {
+        _data_copy(r) for r in published
+    }
     if copies:
         notes.append(
             "your data copy (sha256 "
@@ -189,7 +194,8 @@ def compare(yours: list[Record], published: list[Record]) -> Comparison:
         return Comparison(pd.DataFrame(), [], mismatches, notes)
     groups = {_group(r) for r in ok}
     peers = [r for r in published if _group(r) in groups]
-    records, source = [], {}
+    records: list[Record] = []
+    source: dict[str, object] = {}
     for side, rows in (("yours", ok), ("published", peers)):
         for r in rows:
             # a cell may be on both sides (you re-ran a published cell): keep them apart
@@ -204,7 +210,9 @@ def compare(yours: list[Record], published: list[Record]) -> Comparison:
     ranked = [
         m
         for m in metric_keys(ok)
-        if m in reported and m in theirs and info.get(m, {}).get("higher_is_better") is not None
+        if m in reported
+        and m in theirs
+        and info.get(m, NO_INFO).get("higher_is_better") is not None
     ]
     keys = PROTOCOL_GROUP + ["source", "repair", "connection", "t"]
     table = (
@@ -222,11 +230,13 @@ def compare(yours: list[Record], published: list[Record]) -> Comparison:
     return Comparison(table, ranked, mismatches, notes)
 
 
-def _group(record: dict) -> str:
+def _group(record: Record) -> str:
     return _key({k: without_version(record["config"].get(k)) for k in PROTOCOL_GROUP})
 
 
-def ranking_tables(result: Comparison, by: str, info: dict) -> list[tuple[str, pd.DataFrame]]:
+def ranking_tables(
+    result: Comparison, by: str, info: Mapping[str, MetricInfo]
+) -> list[tuple[str, pd.DataFrame]]:
     """(heading, rows sorted by the rank of BY) per protocol group, values formatted as
     'value (rank)'."""
     if by not in result.metrics:
@@ -234,7 +244,7 @@ def ranking_tables(result: Comparison, by: str, info: dict) -> list[tuple[str, p
             f"cannot rank by {by!r}: the metrics ranked in both are "
             f"{', '.join(result.metrics) or '(none)'}"
         )
-    out = []
+    out: list[tuple[str, pd.DataFrame]] = []
     for group, rows in result.table.groupby(PROTOCOL_GROUP, dropna=False, sort=True):
         rows = rows.sort_values([f"rank:{by}", "source"], ascending=[True, False])
         shown = pd.DataFrame(
@@ -248,7 +258,7 @@ def ranking_tables(result: Comparison, by: str, info: dict) -> list[tuple[str, p
             }
         )
         for m in result.metrics:
-            percent = info.get(m, {}).get("percent", False)
+            percent = info.get(m, NO_INFO).get("percent", False)
             title = m + (" %" if percent else "")
             shown[title] = [
                 f"{number(v, percent)} ({rank})" for v, rank in zip(rows[m], rows[f"rank:{m}"])
@@ -264,7 +274,7 @@ class Mismatched(ConfigError):
     """Rows that cannot be ranked against the published ones: a one-line message, and the
     rows with their reasons (``listing``, several lines) to show before it."""
 
-    def __init__(self, message: str, listing: str):
+    def __init__(self, message: str, listing: str) -> None:
         super().__init__(message)
         self.listing = listing
 

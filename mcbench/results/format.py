@@ -3,8 +3,17 @@ with 3; tables as Markdown, CSV or HTML."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import cast
+
 import pandas as pd
 from tabulate import tabulate
+
+from mcbench.results.records import MetricInfo
+
+NO_INFO = cast(MetricInfo, {})
+"""The info of a metric that the records do not describe: every field left out, so that
+each ``.get`` gives its default."""
 
 
 def scale(percent: bool) -> float:
@@ -25,7 +34,7 @@ def mean_std(mean: float, std: float, seeds: int, percent: bool) -> str:
     return f"{number(mean, percent)} ± {number(std, percent)}"
 
 
-def display(table: pd.DataFrame, info: dict[str, dict]) -> pd.DataFrame:
+def display(table: pd.DataFrame, info: Mapping[str, MetricInfo]) -> pd.DataFrame:
     """Merge each mean/std pair into one 'mean ± std' text column."""
     out = table[[c for c in table.columns if not c.endswith(("_mean", "_std"))]].copy()
     out = out.astype(object).where(out.notna(), None)  # e.g. no t for a single-model repair
@@ -33,7 +42,7 @@ def display(table: pd.DataFrame, info: dict[str, dict]) -> pd.DataFrame:
         if col.endswith("_mean"):
             name = col[:-5]
             base = name.split(":")[-1]
-            percent = info.get(base, {}).get("percent", False)
+            percent = info.get(base, NO_INFO).get("percent", False)
             title = name + (" %" if percent else "")
             out[title] = [
                 mean_std(m, s, n, percent)
@@ -42,7 +51,7 @@ def display(table: pd.DataFrame, info: dict[str, dict]) -> pd.DataFrame:
     return out
 
 
-def render(table: pd.DataFrame, info: dict[str, dict], fmt: str) -> str:
+def render(table: pd.DataFrame, info: Mapping[str, MetricInfo], fmt: str) -> str:
     """A table as Markdown (md), CSV (the numbers unformatted) or HTML."""
     if table.empty:
         return "(no results)\n"
@@ -57,7 +66,7 @@ def render(table: pd.DataFrame, info: dict[str, dict], fmt: str) -> str:
         return shown.to_html(index=False, border=0, classes="leaderboard", na_rep="-")
     return (
         tabulate(
-            shown,
+            shown,  # type: ignore[arg-type]  # tabulate reads a DataFrame (its stubs omit it)
             headers="keys",
             tablefmt="github",
             showindex=False,

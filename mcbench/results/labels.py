@@ -3,27 +3,36 @@ from them."""
 
 from __future__ import annotations
 
-from mcbench.results.records import Record
+from collections.abc import Mapping
+from typing import cast
+
+from mcbench.results.records import PluginSpec, Record
 from mcbench.vocabulary import PLUGIN_AXES
 
 MISSING = "-"  # a plugin the cell does not have, or a parameter its record does not name
 
 Labels = dict[str, dict[str, str]]  # {field: {cell_id: label}}
+Params = dict[str, object]  # a plugin's parameters
+
+
+def plugin(record: Record, field: str) -> PluginSpec | None:
+    """The plugin of the record's configuration in FIELD (one of PLUGIN_AXES), if any."""
+    return cast("Mapping[str, PluginSpec | None]", record["config"]).get(field)
 
 
 def plugin_label(records: list[Record], field: str) -> dict[str, str]:
     """{cell_id: label} of the plugin in FIELD: its name, plus the parameters whose values
     differ between the records using that plugin ('-' for a parameter a record lacks, e.g.
     one written before the plugin gained it)."""
-    by_name: dict[str, list[dict]] = {}
+    by_name: dict[str, list[Params]] = {}
     for r in records:
-        spec = r["config"].get(field)
+        spec = plugin(r, field)
         if spec:
             by_name.setdefault(spec["name"], []).append(spec["params"])
     varying = {name: _varying(ps) for name, ps in by_name.items()}
-    out = {}
+    out: dict[str, str] = {}
     for r in records:
-        spec = r["config"].get(field)
+        spec = plugin(r, field)
         if not spec:
             out[r["cell_id"]] = MISSING
             continue
@@ -33,14 +42,14 @@ def plugin_label(records: list[Record], field: str) -> dict[str, str]:
     return out
 
 
-def _varying(params: list[dict]) -> list[str]:
+def _varying(params: list[Params]) -> list[str]:
     """The parameter names whose values are not the same in every one of PARAMS (a value
     that is not there counts as '-'), sorted. One pass over the distinct parameter sets:
     thousands of records share a few."""
-    by_text: dict[str, dict] = {}
+    by_text: dict[str, Params] = {}
     for p in params:  # equal texts are equal parameters (equal ones may differ in text)
         by_text.setdefault(repr(p), p)
-    distinct: dict[object, dict] = {}
+    distinct: dict[object, Params] = {}
     for p in by_text.values():
         distinct.setdefault(_frozen(p), p)
     sets = list(distinct.values())
@@ -50,12 +59,12 @@ def _varying(params: list[dict]) -> list[str]:
     )
 
 
-def _unequal(sets: list[dict], key: str) -> bool:
+def _unequal(sets: list[Params], key: str) -> bool:
     """Whether some value of KEY differs from itself (NaN), which the sets above hide."""
     return any(p.get(key, MISSING) != p.get(key, MISSING) for p in sets)
 
 
-def _frozen(value) -> object:
+def _frozen(value: object) -> object:
     """VALUE as a hashable that is equal exactly when the values are equal."""
     if isinstance(value, dict):
         return frozenset((k, _frozen(v)) for k, v in value.items())
@@ -71,7 +80,7 @@ def plugin_labels(records: list[Record]) -> Labels:
 
 def row_key(
     record: Record, labels: Labels, extra: dict[str, dict[str, object]] | None = None
-) -> dict:
+) -> dict[str, object]:
     """The columns that name a record's row: its track, its label in each field of LABELS,
     its budget and seed, then each column of EXTRA ({column: {cell_id: value}})."""
     cell_id, config = record["cell_id"], record["config"]

@@ -4,13 +4,24 @@ runner, no plugins are imported here."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
 
 from mcbench.errors import ConfigError
+from mcbench.results.format import NO_INFO
 from mcbench.results.labels import Labels, plugin_labels, row_key
-from mcbench.results.records import Record, metric_info
+from mcbench.results.records import (
+    MetricInfo,
+    Point,
+    Record,
+    Report,
+    Scores,
+    SurfacePoint,
+    metric_info,
+)
 from mcbench.vocabulary import ENDPOINT_AXES, PLUGIN_AXES
 
 # The columns of a table row: a cell without its seed (rows are means over seeds).
@@ -27,6 +38,15 @@ TITLES = {
     "tamper": "Weight attacks on the endpoints",
     "path": "Along the path",
 }
+# The fields of a record holding each endpoint role's scores.
+BY_ROLE: tuple[Literal["endpoints", "untampered"], ...] = ("endpoints", "untampered")
+
+
+def values_of(item: Point | Scores | SurfacePoint | Report) -> Mapping[str, Any]:
+    """A point's, a model's or a report's values by key: besides the fields the record
+    schema names, the metrics' scores (or the attack's figures), whose keys are the
+    plugins' own."""
+    return cast("Mapping[str, Any]", item)
 
 
 def frames(
@@ -45,17 +65,17 @@ def frames(
         for point in points:
             if point["t"] != r["reported_t"]:
                 continue
-            row = {**key, **point, "t": _t(point["t"])}
+            row: dict[str, object] = {**key, **point, "t": _t(point["t"])}
             row.pop("notes", None)
             # the models the repair starts from, and for weight attacks the same models
             # before they were tampered with
-            for field in ("endpoints", "untampered"):
+            for field in BY_ROLE:
                 scores = r.get(field)
                 if scores:
                     roles = scores.values()
                     for m in next(iter(roles)):
                         if m != "notes":
-                            row[f"{field}:{m}"] = _mean([s.get(m) for s in roles])
+                            row[f"{field}:{m}"] = _mean([values_of(s).get(m) for s in roles])
             reported.add(row)
     return reported.frame(), along.frame()
 
@@ -69,11 +89,11 @@ class _Columns:
     from a list of row dicts (columns in the order first seen, NaN where a row has no
     value), without building a dict per point and having pandas convert them all."""
 
-    def __init__(self):
-        self.columns: dict[str, list] = {}
+    def __init__(self) -> None:
+        self.columns: dict[str, list[object]] = {}
         self.rows = 0
 
-    def _column(self, name: str) -> list:
+    def _column(self, name: str) -> list[object]:
         column = self.columns.get(name)
         if column is None:
             column = self.columns[name] = [np.nan] * self.rows
@@ -81,12 +101,12 @@ class _Columns:
             column.extend([np.nan] * (self.rows - len(column)))
         return column
 
-    def add(self, row: dict) -> None:
+    def add(self, row: Mapping[str, object]) -> None:
         for name, value in row.items():
             self._column(name).append(value)
         self.rows += 1
 
-    def add_points(self, key: dict, points: list[dict]) -> None:
+    def add_points(self, key: Mapping[str, object], points: Sequence[Point]) -> None:
         """One row per point: KEY's columns, then each point's values (but its notes)."""
         if not points:
             return
@@ -96,7 +116,7 @@ class _Columns:
             if name == "t":
                 self._column(name).extend([_t(point["t"]) for point in points])
             elif name != "notes":
-                self._column(name).extend([point.get(name, np.nan) for point in points])
+                self._column(name).extend([values_of(point).get(name, np.nan) for point in points])
         self.rows += len(points)
 
     def frame(self) -> pd.DataFrame:
@@ -107,9 +127,9 @@ class _Columns:
         return pd.DataFrame(self.columns)
 
 
-def _mean(values):
-    values = [v for v in values if v is not None]
-    return sum(values) / len(values) if values else None
+def _mean(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
 
 
 def summarize(df: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
@@ -126,7 +146,7 @@ def summarize(df: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFra
     return out.reset_index()
 
 
-def metric_keys(records: list[dict]) -> list[str]:
+def metric_keys(records: list[Record]) -> list[str]:
     """Metric keys (label, else name) in the order the configurations list them."""
     keys: list[str] = []
     for r in records:
@@ -137,11 +157,11 @@ def metric_keys(records: list[dict]) -> list[str]:
     return keys
 
 
-def _metrics_in(df: pd.DataFrame, records: list[dict]) -> list[str]:
+def _metrics_in(df: pd.DataFrame, records: list[Record]) -> list[str]:
     return [k for k in metric_keys(records) if k in df.columns and df[k].notna().any()]
 
 
-def build_tables(records: list[dict]) -> dict[str, pd.DataFrame]:
+def build_tables(records: list[Record]) -> dict[str, pd.DataFrame]:
     """{"summary": at the reported t, with the endpoints' own figures beside;
     "path": along t} - numeric columns ``<metric>_mean`` / ``_std``."""
     if not records:
@@ -179,14 +199,14 @@ def barrier(t: list[float], values: list[float], higher_is_better: bool) -> floa
     return max(0.0, max(gaps))
 
 
-def correlated_pairs(metrics: list[str], info: dict) -> list[tuple[str, str]]:
+def correlated_pairs(metrics: list[str], info: Mapping[str, MetricInfo]) -> list[tuple[str, str]]:
     """(a, b) for each metric a that declares b's name in its ``correlate_with``, each
     pair once."""
     pairs: list[tuple[str, str]] = []
     for a in metrics:
-        wanted = info.get(a, {}).get("correlate_with", [])
+        wanted = info.get(a, NO_INFO).get("correlate_with", [])
         for b in metrics:
-            named = info.get(b, {}).get("name", b) in wanted
+            named = info.get(b, NO_INFO).get("name", b) in wanted
             if named and a != b and (a, b) not in pairs and (b, a) not in pairs:
                 pairs.append((a, b))
     return pairs
@@ -197,25 +217,27 @@ def barrier_table(records: list[Record], metrics: list[str], labels: Labels) -> 
     correlation along t of each pair of metrics that a metric's info asks for."""
     info = metric_info(records)
     pairs = correlated_pairs(metrics, info)
-    ranked = [(m, info.get(m, {}).get("higher_is_better")) for m in metrics]
-    ranked = [(m, better) for m, better in ranked if better is not None]
-    rows = []
+    declared = [(m, info.get(m, NO_INFO).get("higher_is_better")) for m in metrics]
+    ranked = [(m, better) for m, better in declared if better is not None]
+    rows: list[dict[str, object]] = []
     for r in records:
         points = [p for p in r["path"] if p["t"] is not None]
         if len(points) < 3:
             continue
-        t = [p["t"] for p in points]
+        t = [cast(float, p["t"]) for p in points]  # not None: the points above
         row = row_key(r, labels)
         for m, better in ranked:
-            if points[0].get(m) is None:  # a metric of another track, or not scored here
+            if values_of(points[0]).get(m) is None:  # a metric of another track, or not scored here
                 continue
-            values = [p.get(m) for p in points]
+            values = [values_of(p).get(m) for p in points]
             if any(v is None for v in values):
                 continue
-            row[f"barrier:{m}"] = barrier(t, values, better)
+            row[f"barrier:{m}"] = barrier(t, cast("list[float]", values), better)  # no None
         for a, b in pairs:
             name = "pearson" if len(pairs) == 1 else f"pearson:{a}~{b}"
-            row[name] = _pearson([p.get(a) for p in points], [p.get(b) for p in points])
+            row[name] = _pearson(
+                [values_of(p).get(a) for p in points], [values_of(p).get(b) for p in points]
+            )
         rows.append(row)
     if not rows:
         return pd.DataFrame()
@@ -224,7 +246,7 @@ def barrier_table(records: list[Record], metrics: list[str], labels: Labels) -> 
     return summarize(df, ROW_GROUP, columns)
 
 
-def _pearson(a: list, b: list) -> float:
+def _pearson(a: list[float | None], b: list[float | None]) -> float:
     """Pearson's r of A and B over the points where both have a value: what pandas'
     ``Series.corr`` computes, without building two Series per record (thousands of paths)."""
     x = np.array([np.nan if v is None else v for v in a], dtype=float)
@@ -244,10 +266,12 @@ def tamper_table(records: list[Record], labels: Labels) -> pd.DataFrame:
     """One row per tampered endpoint (shared by every cell built on it): what the weight
     attack changed (L0 / L2 / L-inf over all weights), the figures of its report that the
     attack declares, and its run time."""
-    rows, seen = [], set()
+    rows: list[dict[str, object]] = []
+    seen: set[object] = set()
     attacked = {f: labels[f] for f in ATTACKED if f in labels}
     for r in records:
-        figures = (r.get("attack_info") or {}).get("report_figures", [])
+        attack_info = r.get("attack_info")
+        figures = attack_info.get("report_figures", []) if attack_info else []
         for role, report in (r.get("tamper") or {}).items():
             key = r.get("keys", {}).get(f"tamper_{role}", (r["cell_id"], role))
             if key in seen:
@@ -263,7 +287,7 @@ def tamper_table(records: list[Record], labels: Labels) -> pd.DataFrame:
                     "L0": size.get("l0"),
                     "L2": size.get("l2"),
                     "Linf": size.get("linf"),
-                    **{k: report[k] for k in figures if k in report},
+                    **{k: values_of(report)[k] for k in figures if k in report},
                     "seconds": report.get("seconds"),
                 }
             )

@@ -6,9 +6,9 @@ import hashlib
 import re
 
 
-def plot_name(*parts) -> str:
+def plot_name(*parts: object) -> str:
     """A file name: the group's labels, lower case, [a-z0-9._-] only, joined by '--'."""
-    cleaned = []
+    cleaned: list[str] = []
     for part in parts:
         text = str(part)
         if text == "-":

@@ -3,34 +3,53 @@ metric against the bonafide budget. Like the leaderboard, no torch is imported h
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.typing import LineStyleType
 
-from mcbench.results.format import scale
-from mcbench.results.labels import plugin_labels
+from mcbench.results.format import NO_INFO, scale
+from mcbench.results.labels import Labels, plugin_labels
 from mcbench.results.leaderboard import ATTACKED, frames, metric_keys, summarize
 from mcbench.results.plot_names import plot_name
 from mcbench.results.record_reader import Invalid, load_records, settled
-from mcbench.results.records import default_plot_axis, metric_info
+from mcbench.results.records import PlotAxis, Record, default_plot_axis, metric_info
 from mcbench.results.surface_plots import surface_figures
 
-CONNECTION_STYLES = [("-", "o"), ("-.", "s"), (":", "^"), ("-", "D"), ("-.", "v"), (":", "P")]
-BASELINE_DASHES = [(0, (6, 3)), (0, (2, 2)), (0, (8, 2, 2, 2)), (0, (4, 1, 1, 1, 1, 1))]
+CONNECTION_STYLES: list[tuple[LineStyleType, str]] = [
+    ("-", "o"),
+    ("-.", "s"),
+    (":", "^"),
+    ("-", "D"),
+    ("-.", "v"),
+    (":", "P"),
+]
+BASELINE_DASHES: list[LineStyleType] = [
+    (0, (6, 3)),
+    (0, (2, 2)),
+    (0, (8, 2, 2, 2)),
+    (0, (4, 1, 1, 1, 1, 1)),
+]
 COLOURS = [f"C{i}" for i in range(10)]
 PNG_DPI = 120
 
+Group = dict[str, Any]
+"""What a figure draws: its columns' values in the rows (the labels, the budget)."""
 
-def is_path(record: dict) -> bool:
+
+def is_path(record: Record) -> bool:
     """Whether the repair yields a path (points at t) rather than one model (t = None)."""
     return any(p["t"] is not None for p in record["path"])
 
 
 def path_groups(
-    records: list[dict], context: PlotContext | None = None
-) -> list[tuple[dict, pd.DataFrame, pd.DataFrame, list[float]]]:
+    records: list[Record], context: PlotContext | None = None
+) -> list[tuple[Group, pd.DataFrame, pd.DataFrame, list[float]]]:
     """What each path figure draws, per (track, dataset, architecture, attack, path
     repair, budget): (the group, its rows along t, the single-model repairs' rows at the
     same budget, the reported t's). CONTEXT: the labels and styles of RECORDS, when the
@@ -47,7 +66,7 @@ def path_groups(
     baselines = _numeric(baselines, context.metrics)
     reported_t = _reported_t(paths, context.labels)
     key = ATTACKED + ["repair", "budget"]
-    groups = []
+    groups: list[tuple[Group, pd.DataFrame, pd.DataFrame, list[float]]] = []
     for group, rows in along.groupby(key, sort=True, dropna=False):
         where = dict(zip(key, group))
         references = _matching(baselines, {k: where[k] for k in ATTACKED + ["budget"]})
@@ -55,13 +74,14 @@ def path_groups(
     return groups
 
 
-def path_figures(records: list[dict], context: PlotContext | None = None) -> dict[str, Figure]:
+def path_figures(records: list[Record], context: PlotContext | None = None) -> dict[str, Figure]:
     """One figure per (track, dataset, architecture, attack, path repair, budget): the
     metrics along t for each connection, the single-model repairs as reference lines."""
     records = _succeeded(records)
     context = context or (PlotContext(records) if records else None)
     figures: dict[str, Figure] = {}
     for where, rows, references, reported_t in path_groups(records, context):
+        assert context is not None  # a group: there are records
         figure = _path_figure(context, where, rows, references, reported_t)
         name = plot_name(
             "path",
@@ -77,8 +97,8 @@ def path_figures(records: list[dict], context: PlotContext | None = None) -> dic
 
 
 def budget_groups(
-    records: list[dict], context: PlotContext | None = None
-) -> list[tuple[dict, pd.DataFrame]]:
+    records: list[Record], context: PlotContext | None = None
+) -> list[tuple[Group, pd.DataFrame]]:
     """What each budget figure draws, per (track, dataset, architecture, attack) with at
     least two budgets: (the group, its rows at the reported t, with their series)."""
     records = _succeeded(records)
@@ -99,13 +119,14 @@ def budget_groups(
     ]
 
 
-def budget_figures(records: list[dict], context: PlotContext | None = None) -> dict[str, Figure]:
+def budget_figures(records: list[Record], context: PlotContext | None = None) -> dict[str, Figure]:
     """Per (track, dataset, architecture, attack) with at least two budgets: each metric
     at the reported t against the bonafide budget, one line per repair (and connection)."""
     records = _succeeded(records)
     context = context or (PlotContext(records) if records else None)
     figures: dict[str, Figure] = {}
     for where, rows in budget_groups(records, context):
+        assert context is not None  # a group: there are records
         figure = _budget_figure(context, where, rows)
         if figure is None:
             continue
@@ -115,7 +136,7 @@ def budget_figures(records: list[dict], context: PlotContext | None = None) -> d
 
 
 def write_plots(
-    results_or_records: str | Path | list[dict],
+    results_or_records: str | Path | list[Record],
     out_dir: str | Path,
     formats: tuple[str, ...] = ("png", "svg"),
     *,
@@ -136,7 +157,7 @@ def write_plots(
             raise ValueError("no successful records to plot")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    written: list[Path] = []
     with settled():
         context = PlotContext(records)  # labels and styles: computed once for both kinds
         for figures in (
@@ -158,7 +179,7 @@ def write_plots(
 class PlotContext:
     """What every figure of a set of records shares: labels, metrics and their styles."""
 
-    def __init__(self, records: list[dict]):
+    def __init__(self, records: list[Record]) -> None:
         self.labels = plugin_labels(records)
         self.info = metric_info(records)
         self.metrics = metric_keys(records)
@@ -174,35 +195,36 @@ class PlotContext:
         }
 
     def percent(self, metric: str) -> bool:
-        return bool(self.info.get(metric, {}).get("percent", False))
+        return bool(self.info.get(metric, NO_INFO).get("percent", False))
 
     def scale(self, metric: str) -> float:
         return scale(self.percent(metric))
 
-    def axis(self, metric: str) -> str:
+    def axis(self, metric: str) -> PlotAxis:
         """top, bottom or right (the bottom panel's own axis), as the metric declares."""
-        return self.info.get(metric, {}).get("plot_axis") or default_plot_axis(self.percent(metric))
+        declared = self.info.get(metric, NO_INFO).get("plot_axis")
+        return declared or default_plot_axis(self.percent(metric))
 
     def on_right(self, metric: str) -> bool:
         return self.axis(metric) == "right"
 
-    def connection_rank(self, label: str):
+    def connection_rank(self, label: str) -> tuple[int, str]:
         order = self.connections
         return (order.index(label) if label in order else len(order), label)
 
-    def series_rank(self, label: str):
+    def series_rank(self, label: str) -> tuple[bool, str, tuple[int, str]]:
         repair, _, connection = label.partition("/")
         return (not connection, repair, self.connection_rank(connection) if connection else (0, ""))
 
     def title(self, metric: str) -> str:
-        better = self.info.get(metric, {}).get("higher_is_better")
+        better = self.info.get(metric, NO_INFO).get("higher_is_better")
         arrow = "" if better is None else (" ↑" if better else " ↓")
         return metric + (" (%)" if self.percent(metric) else "") + arrow
 
 
 def _path_figure(
     context: PlotContext,
-    where: dict,
+    where: Group,
     rows: pd.DataFrame,
     references: pd.DataFrame,
     reported_t: list[float],
@@ -262,7 +284,9 @@ def _path_figure(
     return figure
 
 
-def _draw_mean(axis, context: PlotContext, line: pd.DataFrame, metric: str, connection: str):
+def _draw_mean(
+    axis: Axes, context: PlotContext, line: pd.DataFrame, metric: str, connection: str
+) -> None:
     points = line[line[f"{metric}_mean"].notna()]
     if points.empty:
         return
@@ -292,12 +316,12 @@ def _draw_mean(axis, context: PlotContext, line: pd.DataFrame, metric: str, conn
 
 
 def _draw_baselines(
-    axis, context: PlotContext, references: pd.DataFrame, metrics: list[str]
+    axis: Axes, context: PlotContext, references: pd.DataFrame, metrics: list[str]
 ) -> list[str]:
     """Each single-model repair's value at this budget, as a horizontal dashed line."""
     if references.empty:
         return []
-    drawn = []
+    drawn: list[str] = []
     present = [m for m in metrics if m in references]
     table = summarize(references, ["repair"], present)
     for _, row in table.iterrows():
@@ -364,7 +388,7 @@ def _legend_handles(
     return handles
 
 
-def _budget_figure(context: PlotContext, where: dict, rows: pd.DataFrame) -> Figure | None:
+def _budget_figure(context: PlotContext, where: Group, rows: pd.DataFrame) -> Figure | None:
     metrics = [m for m in context.metrics if m in rows and rows[m].notna().any()]
     if not metrics:
         return None
@@ -426,7 +450,7 @@ def _budget_figure(context: PlotContext, where: dict, rows: pd.DataFrame) -> Fig
     return figure
 
 
-def connection_order(records: list[dict], labels: dict) -> list[str]:
+def connection_order(records: list[Record], labels: Labels) -> list[str]:
     """The connections' labels in the order their cells ran (the benchmark file's order),
     by the records' dates; records without a date follow, in their own order."""
     ran = sorted(
@@ -444,7 +468,7 @@ def connection_order(records: list[dict], labels: dict) -> list[str]:
     return order
 
 
-def _succeeded(records: list[dict]) -> list[dict]:
+def _succeeded(records: list[Record]) -> list[Record]:
     return [r for r in records if r.get("status") == "ok"]
 
 
@@ -456,7 +480,7 @@ def _numeric(df: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     return df
 
 
-def _matching(df: pd.DataFrame, where: dict) -> pd.DataFrame:
+def _matching(df: pd.DataFrame, where: Mapping[str, object]) -> pd.DataFrame:
     if df.empty:
         return df
     mask = pd.Series(True, index=df.index)
@@ -465,8 +489,8 @@ def _matching(df: pd.DataFrame, where: dict) -> pd.DataFrame:
     return df[mask]
 
 
-def _reported_t(records: list[dict], labels: dict) -> dict[tuple, list[float]]:
-    out: dict[tuple, list[float]] = {}
+def _reported_t(records: list[Record], labels: Labels) -> dict[tuple[object, ...], list[float]]:
+    out: dict[tuple[object, ...], list[float]] = {}
     for r in records:
         c = r["config"]
         key = (
@@ -474,19 +498,20 @@ def _reported_t(records: list[dict], labels: dict) -> dict[tuple, list[float]]:
             *(labels[f][r["cell_id"]] for f in [*ATTACKED[1:], "repair"]),
             c["budget"],
         )
-        if r.get("reported_t") is not None and r["reported_t"] not in out.setdefault(key, []):
-            out[key].append(r["reported_t"])
+        t = r.get("reported_t")
+        if t is not None and t not in out.setdefault(key, []):
+            out[key].append(t)
     return out
 
 
-def _group_parts(where: dict) -> list[str]:
+def _group_parts(where: Group) -> list[str]:
     parts = [where[k] for k in ATTACKED if where[k] != "-"]
     if "repair" in where:
         parts.append(where["repair"])
     return parts
 
 
-def _group_title(where: dict) -> str:
+def _group_title(where: Group) -> str:
     return " · ".join(_group_parts(where))
 
 
@@ -506,7 +531,7 @@ def _title_lines(parts: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _unique(name: str, taken: dict) -> str:
+def _unique(name: str, taken: Mapping[str, object]) -> str:
     candidate, n = name, 2
     while candidate in taken:
         candidate, n = f"{name}-{n}", n + 1

@@ -9,25 +9,21 @@ at this table uses the trigger: it is a sensitivity analysis, not a rule."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import cast
 
 from tabulate import tabulate
 
 from mcbench.protocol.t_rule import CURVE_ENDS, choose_point
 from mcbench.results.labels import plugin_labels
+from mcbench.results.leaderboard import values_of
 from mcbench.results.records import Point, Record
 
 TITLE = "clean accuracy / attack success rate (%) at the chosen t"
 
 
-def _values(point: Point) -> Mapping[str, Any]:
-    """A point's t and scores by key (the scores' keys are the metrics' own)."""
-    return cast("Mapping[str, Any]", point)
-
-
 def scores(point: Point) -> str:
-    values = _values(point)
+    values = values_of(point)
     clean, attack = 100 * values["clean_accuracy"], 100 * values["attack_success_rate"]
     return f"t={point['t']:g}: {clean:.1f} / {attack:.1f}"
 
@@ -44,7 +40,8 @@ def replay_rows(records: list[Record], tolerances: Sequence[float], asr: float) 
         if rule is None or rule["rule"] != "bonafide":
             continue
         path = record["path"]
-        positions = [(point["t"],) for point in path]
+        # the bonafide rule chose a point of a path: every point has a t
+        positions = [(cast(float, point["t"]),) for point in path]
         config = record["config"]
         cell = record["cell_id"]
         row: Row = [
@@ -64,9 +61,9 @@ def replay_rows(records: list[Record], tolerances: Sequence[float], asr: float) 
 
 def _best_with_the_trigger_in_view(path: list[Point], asr: float) -> str:
     clean = [
-        p for p in path if 0 < _values(p)["t"] < 1 and _values(p)["attack_success_rate"] <= asr
+        p for p in path if 0 < values_of(p)["t"] < 1 and values_of(p)["attack_success_rate"] <= asr
     ]
-    best = max(clean, key=lambda p: _values(p)["clean_accuracy"], default=None)
+    best = max(clean, key=lambda p: values_of(p)["clean_accuracy"], default=None)
     return scores(best) if best else "none"
 
 

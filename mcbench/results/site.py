@@ -11,17 +11,18 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import quote
 
+import pandas as pd
 from markdown_it import MarkdownIt
 
 from mcbench.errors import ConfigError, printable
 from mcbench.files import regular_file_bytes
 from mcbench.results.leaderboard import TITLES, build_tables
 from mcbench.results.record_reader import Invalid, read_records, record_files, settled
-from mcbench.results.records import metric_info
+from mcbench.results.records import MetricInfo, Provenance, Record, metric_info
 from mcbench.results.site_links import row_links
 from mcbench.results.site_page import CSS, SCRIPT
 from mcbench.results.site_table import controls, html_table
@@ -39,7 +40,8 @@ def _markdown(text: str, tables: bool = True) -> str:
         text = text.partition("\n")[2]
     if not tables:
         text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("|"))
-    return MARKDOWN.render(text)
+    page: str = MARKDOWN.render(text)
+    return page
 
 
 def _readme(folder: Path, within: _Within) -> tuple[str, str]:
@@ -61,20 +63,20 @@ class _Within:
         self.refused: set[str] = set()  # reported once each
 
     def refuse(self, path: Path, why: str) -> bool:
-        if printable(path) not in self.refused:
-            self.refused.add(printable(path))
-            self.warn(f"{printable(path)}: {why}; left out")
+        if printable(str(path)) not in self.refused:
+            self.refused.add(printable(str(path)))
+            self.warn(f"{printable(str(path))}: {why}; left out")
         return False
 
     def inside(self, path: Path) -> bool:
         real = Path(os.path.realpath(path))
         if real == self.real or self.real in real.parents:
             return True
-        return self.refuse(path, f"a symbolic link out of {printable(self.folder)}")
+        return self.refuse(path, f"a symbolic link out of {printable(str(self.folder))}")
 
     def regular(self, path: Path) -> bool:
         """Whether PATH may be read: inside the folder and a regular file."""
-        if printable(path) in self.refused or not self.inside(path):
+        if printable(str(path)) in self.refused or not self.inside(path):
             return False
         try:
             mode = os.stat(path).st_mode
@@ -95,15 +97,15 @@ class _Within:
             raise ConfigError(
                 f"not UTF-8 text: byte 0x{data[e.start]:02x} at offset {e.start} "
                 "(expected Markdown in UTF-8)",
-                file=printable(path),
+                file=printable(str(path)),
             ) from None
 
 
-def _provenance(records: list[dict], failed: list[dict]) -> str:
-    prov = [r.get("provenance") or {} for r in records]
-    commits = sorted({p["git_commit"][:7] for p in prov if p.get("git_commit")})
-    devices = sorted({p["device"] for p in prov if p.get("device")})
-    dates = sorted(p["date"][:10] for p in prov if p.get("date"))
+def _provenance(records: list[Record], failed: list[Record]) -> str:
+    prov: list[Provenance] = [r.get("provenance") or {} for r in records]
+    commits = sorted({c[:7] for p in prov if (c := p.get("git_commit"))})
+    devices = sorted({d for p in prov if (d := p.get("device"))})
+    dates = sorted(d[:10] for p in prov if (d := p.get("date")))
     parts = [f"{len(records)} records" + (f" ({len(failed)} failed, not shown)" if failed else "")]
     if commits:
         parts.append("commit " + ", ".join(commits))
@@ -116,7 +118,9 @@ def _provenance(records: list[dict], failed: list[dict]) -> str:
     return f'<p class="meta">{html.escape(" · ".join(parts))}</p>'
 
 
-def _table(name: str, table, info, links: list[str] | None) -> str:
+def _table(
+    name: str, table: pd.DataFrame, info: Mapping[str, MetricInfo], links: list[str] | None
+) -> str:
     """A table with its filter and budget choice (the page's script sorts, filters and
     groups its rows)."""
     return (
@@ -151,7 +155,7 @@ def _copy_files(folder: Path, out: Path, within: _Within, left_out: set[str]) ->
                         within.refuse(here / name, "a symbolic link to a folder")
             for name in sorted(files):
                 source = here / name
-                if printable(source) in left_out or not within.regular(source):
+                if printable(str(source)) in left_out or not within.regular(source):
                     continue
                 relative = source.relative_to(folder)
                 _folder(target / relative.parent)
@@ -164,7 +168,7 @@ def _folder(path: Path) -> None:
     if path.is_symlink():
         raise ConfigError(
             "a symbolic link in the output folder (expected a folder the page writes)",
-            file=printable(path),
+            file=printable(str(path)),
         )
     path.mkdir(parents=True, exist_ok=True)
 
@@ -175,7 +179,7 @@ def _copy(source: Path, target: Path) -> None:
     if target.is_symlink():
         target.unlink()
     elif target.is_dir():
-        raise ConfigError("a folder where the page writes a file", file=printable(target))
+        raise ConfigError("a folder where the page writes a file", file=printable(str(target)))
     target.write_bytes(data)
     info = os.stat(source)
     os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
@@ -254,14 +258,15 @@ def build_site(
     leaderboards, out, warn = Path(leaderboards), Path(out), warn or _stderr
     if not leaderboards.is_dir():
         raise ConfigError(
-            "not a folder (expected the folder of published tables)", file=printable(leaderboards)
+            "not a folder (expected the folder of published tables)",
+            file=printable(str(leaderboards)),
         )
     root = _Within(leaderboards, warn)
     try:
         entries = sorted(leaderboards.iterdir())
     except OSError as e:
         raise ConfigError(
-            f"cannot be listed: {e.strerror or e}", file=printable(leaderboards)
+            f"cannot be listed: {e.strerror or e}", file=printable(str(leaderboards))
         ) from None
     folders = [
         p

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Hashable, Iterable
 from numbers import Real
 from urllib.parse import quote
 
@@ -30,11 +31,11 @@ def row_links(
     if columns is None or table.empty:
         return None
     labels = plugin_labels(records)
-    by_row: dict[tuple, list[Record]] = {}
+    by_row: dict[tuple[object, ...], list[Record]] = {}
     for r in records:
         named = {**row_key(r, labels), "t": r["reported_t"]}
         by_row.setdefault(_key(named[c] for c in columns), []).append(r)
-    links = []
+    links: list[str] = []
     for row in table[columns].to_dict("records"):
         found = sorted(by_row.get(_key(row.values()), []), key=lambda r: r["config"]["seed"])
         records_of_row = [
@@ -51,7 +52,7 @@ def row_links(
     return links
 
 
-def _plot_names(row: dict) -> list[tuple[str, str]]:
+def _plot_names(row: dict[Hashable, object]) -> list[tuple[str, str]]:
     """(what, file stem) of the figures `mcbench plot` draws a row in."""
     attacked = [row[c] for c in ATTACKED]
     return [
@@ -64,10 +65,10 @@ def _link(folder: str, path: str, text: str) -> str:
     return f'<a href="{html.escape(quote(f"{folder}/{path}"))}">{html.escape(text)}</a>'
 
 
-def _key(values) -> tuple:
+def _key(values: Iterable[object]) -> tuple[object, ...]:
     """VALUES comparable across records and table rows: NaN and None alike, numpy scalars
     as Python's."""
-    key = []
+    key: list[object] = []
     for v in values:
         if v is None or (isinstance(v, Real) and math.isnan(v)):
             v = None

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 from numbers import Integral, Real
+from typing import SupportsFloat, cast
 
 import pandas as pd
 
 from mcbench.results.format import display
+from mcbench.results.records import MetricInfo
 
 LINKS_HEADER = "files"
 
 
-def html_table(table: pd.DataFrame, info: dict[str, dict], links: list[str] | None) -> str:
+def html_table(table: pd.DataFrame, info: Mapping[str, MetricInfo], links: list[str] | None) -> str:
     """TABLE (as ``build_tables`` makes it) as an HTML table; LINKS: each row's files, as
     HTML already escaped, shown in a last column."""
     if table.empty:
@@ -26,10 +29,13 @@ def html_table(table: pd.DataFrame, info: dict[str, dict], links: list[str] | No
     if links is not None:
         head += f'<th data-type="links">{LINKS_HEADER}</th>'
     budgets = table["budget"] if "budget" in table else None
-    rows = []
+    rows: list[str] = []
     for i in range(len(table)):
         cells = [
-            _cell(shown.iat[i, c], table[source].iat[i] if numeric[c] else None)
+            # a numeric column's value: a number (or NaN)
+            _cell(
+                shown.iat[i, c], cast(SupportsFloat, table[source].iat[i]) if numeric[c] else None
+            )
             for c, source in enumerate(sources)
         ]
         if links is not None:
@@ -63,7 +69,7 @@ def controls(table: pd.DataFrame) -> str:
     return f'<div class="controls" hidden>{"".join(parts)}</div>\n'
 
 
-def _shown(table: pd.DataFrame, info: dict[str, dict]) -> tuple[pd.DataFrame, list[str]]:
+def _shown(table: pd.DataFrame, info: Mapping[str, MetricInfo]) -> tuple[pd.DataFrame, list[str]]:
     """(the table as shown, the column of TABLE each shown column comes from): a
     'mean ± std' column from its mean (``display`` puts them after the others)."""
     if "seeds" not in table:
@@ -85,7 +91,7 @@ def _header(title: str, number: bool) -> str:
     return f'<th data-type="{kind}"><button type="button">{html.escape(str(title))}</button></th>'
 
 
-def _cell(shown, sort) -> str:
+def _cell(shown: object, sort: SupportsFloat | None) -> str:
     """A cell showing SHOWN; SORT: its number in a numeric column (None elsewhere)."""
     text = _text(shown)
     if sort is not None and _value(sort) is not None:
@@ -95,14 +101,14 @@ def _cell(shown, sort) -> str:
     return f"<td>{html.escape(text)}</td>"
 
 
-def _value(value):
+def _value(value: object) -> object:
     """VALUE, or None where it is missing (None or NaN)."""
     if value is None or (isinstance(value, Real) and math.isnan(value)):
         return None
     return value
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     """What pandas' HTML table showed for VALUE: '-' for no value, a float with up to 6
     decimals (trailing zeros dropped, one kept)."""
     value = _value(value)
@@ -118,7 +124,7 @@ def _text(value) -> str:
     return text + "0" if text.endswith(".") else text
 
 
-def _number(value) -> str:
+def _number(value: SupportsFloat) -> str:
     """VALUE as JavaScript's parseFloat reads it."""
     if isinstance(value, Integral):
         return str(int(value))
@@ -128,5 +134,5 @@ def _number(value) -> str:
     return repr(value)
 
 
-def _budget(value) -> str:
+def _budget(value: object) -> str:
     return html.escape(_text(value)) if _value(value) is not None else ""

@@ -6,20 +6,22 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 from matplotlib.tri import Triangulation
 
-from mcbench.results.format import scale
+from mcbench.results.format import NO_INFO, scale
 from mcbench.results.labels import plugin_labels
+from mcbench.results.leaderboard import values_of
 from mcbench.results.plot_names import plot_name
-from mcbench.results.records import metric_info
+from mcbench.results.records import Record, metric_info
 
 CORNER_NAMES = "ABCD"
 SHOWN_FIRST = ("clean_accuracy", "attack_success_rate", "injection_success")
 
 
-def has_surface(record: dict) -> bool:
-    return record.get("status") == "ok" and bool((record.get("surface") or {}).get("points"))
+def has_surface(record: Record) -> bool:
+    surface = record.get("surface")
+    return record.get("status") == "ok" and bool(surface and surface.get("points"))
 
 
-def surface_metrics(record: dict) -> list[str]:
+def surface_metrics(record: Record) -> list[str]:
     """The metrics with a number at every grid point, the best-known first."""
     points = record["surface"]["points"]
     names = [
@@ -31,7 +33,7 @@ def surface_metrics(record: dict) -> list[str]:
     return sorted(names, key=lambda m: (first.get(m, len(first)), m))
 
 
-def surface_figure(record: dict, metrics: list[str] | None = None) -> Figure:
+def surface_figure(record: Record, metrics: list[str] | None = None) -> Figure:
     """One panel per metric: its value over the grid (interpolated between grid points),
     the corners named A, B, C(, D), the reported point starred."""
     surface = record["surface"]
@@ -43,8 +45,8 @@ def surface_figure(record: dict, metrics: list[str] | None = None) -> Figure:
     figure = Figure(figsize=(4.2 * len(metrics), 4.0), layout="constrained")
     axes = figure.subplots(1, len(metrics), squeeze=False)[0]
     for axis, metric in zip(axes, metrics):
-        percent = bool(info.get(metric, {}).get("percent", False))
-        values = [p[metric] * scale(percent) for p in surface["points"]]
+        percent = bool(info.get(metric, NO_INFO).get("percent", False))
+        values = [values_of(p)[metric] * scale(percent) for p in surface["points"]]
         shading = axis.tricontourf(mesh, values, levels=16, cmap="viridis")
         axis.scatter(u, v, s=6, c="white", linewidths=0)
         for name, (cu, cv) in zip(CORNER_NAMES, surface["corners"]):
@@ -59,12 +61,13 @@ def surface_figure(record: dict, metrics: list[str] | None = None) -> Figure:
         axis.set_ylabel("v")
         axis.set_aspect("equal")
         figure.colorbar(shading, ax=axis, shrink=0.8)
-    shape = ((record["config"].get("repair") or {}).get("params") or {}).get("shape")
+    repair = record["config"].get("repair")
+    shape = ((repair.get("params") if repair else None) or {}).get("shape")
     figure.suptitle(f"{record.get('label', '')}" + (f" ({shape} surface)" if shape else ""))
     return figure
 
 
-def surface_figures(records: list[dict]) -> dict[str, Figure]:
+def surface_figures(records: list[Record]) -> dict[str, Figure]:
     """One figure per surface record (each seed's surface is its own)."""
     records = [r for r in records if has_surface(r)]
     labels = plugin_labels(records) if records else {}

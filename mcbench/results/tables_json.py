@@ -18,7 +18,7 @@ def tables_document(
     names: list[str],
     info: dict[str, MetricInfo],
     failed: list[Record],
-) -> dict:
+) -> dict[str, object]:
     """The tables NAMES with their unformatted numbers (a metric as a fraction where its
     info says percent, as in CSV; mean and std over seeds as <metric>_mean and
     <metric>_std; null where there is no value), each metric's info, and the failed cells."""
@@ -37,7 +37,7 @@ def tables_document(
     }
 
 
-def _table(name: str, table: pd.DataFrame) -> dict:
+def _table(name: str, table: pd.DataFrame) -> dict[str, object]:
     return {
         "title": TITLES[name],
         "columns": [str(c) for c in table.columns],

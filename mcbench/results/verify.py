@@ -4,28 +4,33 @@ file, the cell is run afresh, and every number is compared with the published on
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol, cast
 
 import pandas as pd
-import yaml
+import yaml  # type: ignore[import-untyped]  # no stubs in the test extra (types-PyYAML)
 from tabulate import tabulate
 
 from mcbench.errors import ConfigError
 from mcbench.results.compare import differences, without_version
+from mcbench.results.format import NO_INFO
+from mcbench.results.leaderboard import BY_ROLE, values_of
+from mcbench.results.records import Adversarial, PluginSpec, Record, RecordError
 from mcbench.vocabulary import PLUGIN_AXES
 
 
-def _entry(spec: dict) -> dict:
+def _entry(spec: PluginSpec | None) -> dict[str, object]:
     """A plugin identity {name, params, version} as a benchmark file names it."""
+    assert spec is not None  # a record read to be re-run names each plugin it is built from
     return {"name": spec["name"], **spec["params"]}
 
 
-def benchmark_document(record: dict) -> dict:
+def benchmark_document(record: Record) -> dict[str, object]:
     """The benchmark file whose only cell is the record's cell."""
     c = record["config"]
-    track = {
+    track: dict[str, object] = {
         "datasets": [_entry(c["dataset"])],
         "architectures": [_entry(c["architecture"])],
         "repairs": [_entry(c["repair"])],
@@ -40,14 +45,15 @@ def benchmark_document(record: dict) -> dict:
         track["attacks"] = [_entry(c["attack"])]
     if c.get("connection"):
         track["connections"] = [_entry(c["connection"])]
-    if (c.get("adversarial") or {}).get("endpoints"):
+    adversarial: Adversarial = c.get("adversarial") or {}
+    if adversarial.get("endpoints"):
         track["adversarial"] = c["adversarial"]
     # a record without compute settings computed in fp32, which "auto" may not mean here
     track["compute"] = c.get("compute") or {"precision": "fp32"}
     return {"version": 1, "tracks": {c["track"]: track}}
 
 
-def write_benchmark(record: dict, path: Path) -> Path:
+def write_benchmark(record: Record, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     header = (
         f"# The cell of the published record {record['cell_id']} "
@@ -57,14 +63,25 @@ def write_benchmark(record: dict, path: Path) -> Path:
     return path
 
 
-def check_same_cell(cell, record: dict, file: str) -> None:
+class RebuiltCell(Protocol):
+    """What is checked of the cell a benchmark file builds (``mcbench.bench.cells.Cell``,
+    which the results layer does not import)."""
+
+    @property
+    def cell_id(self) -> str: ...
+
+    def config(self) -> Mapping[str, Any]: ...
+
+
+def check_same_cell(cell: RebuiltCell, record: Record, file: str) -> None:
     """The rebuilt cell must be the recorded one: same configuration and same plugin
     versions, hence the same cell id."""
     if cell.cell_id == record["cell_id"]:
         return
-    ours, theirs = cell.config(), record["config"]
+    ours = cell.config()
+    theirs: Mapping[str, Any] = record["config"]
 
-    def strip(config):
+    def strip(config: Mapping[str, Any]) -> dict[str, object]:
         return {
             k: [without_version(m) for m in v] if k == "metrics" else without_version(v)
             for k, v in config.items()
@@ -110,29 +127,29 @@ class Tolerance:
         )
 
 
-def _values(record: dict) -> dict[tuple[str, str], float]:
+def _values(record: Record) -> dict[tuple[str, str], float]:
     """(where, metric) -> value, for every point on the path and every endpoint score."""
-    out = {}
+    out: dict[tuple[str, str], float] = {}
     for point in record["path"]:
         where = "t=-" if point["t"] is None else f"t={point['t']:g}"
-        for metric, value in point.items():
+        for metric, value in values_of(point).items():
             if metric not in ("t", "notes") and value is not None:
                 out[(where, metric)] = value
-    for field in ("endpoints", "untampered"):
+    for field in BY_ROLE:
         for role, scores in (record.get(field) or {}).items():
-            for metric, value in scores.items():
+            for metric, value in values_of(scores).items():
                 if metric != "notes" and value is not None:
                     out[(f"{field} {role}", metric)] = value
     return out
 
 
-def reproduction(published: dict, reproduced: dict, tolerance: Tolerance) -> pd.DataFrame:
+def reproduction(published: Record, reproduced: Record, tolerance: Tolerance) -> pd.DataFrame:
     """One row per published value: published, reproduced, |difference|, allowed, ok."""
     info = published.get("metric_info", {})
     new = _values(reproduced)
-    rows = []
+    rows: list[dict[str, object]] = []
     for (where, metric), value in _values(published).items():
-        percent = info.get(metric, {}).get("percent", False)
+        percent = info.get(metric, NO_INFO).get("percent", False)
         again = new.get((where, metric), math.nan)
         limit, ok = tolerance.allows(value, again, percent)
         rows.append(
@@ -149,11 +166,11 @@ def reproduction(published: dict, reproduced: dict, tolerance: Tolerance) -> pd.
     return pd.DataFrame(rows)
 
 
-def _candidates(records: list[dict]) -> str:
+def _candidates(records: list[Record]) -> str:
     return "\n".join(f"  {r['cell_id']}  {r.get('label', '')}" for r in records)
 
 
-def _matches(record: dict, query: str) -> bool:
+def _matches(record: Record, query: str) -> bool:
     """A cell id or its first characters, or words each equal to a word of the label."""
     words = query.split()
     if not words:
@@ -162,12 +179,12 @@ def _matches(record: dict, query: str) -> bool:
     return record["cell_id"].startswith(query) or all(w in label for w in words)
 
 
-def select_rows(records: list[dict], queries: list[str], every: bool = False) -> list[dict]:
+def select_rows(records: list[Record], queries: list[str], every: bool = False) -> list[Record]:
     """The records QUERIES name, in the records' order. A query is a cell id, the first
     characters of one (the names of the files in records/), or words of a label, each
     matching a whole word: "n=50" does not name "n=500". A query naming no record, or
     several unless EVERY, is a ConfigError listing the candidates."""
-    chosen: list[dict] = []
+    chosen: list[Record] = []
     for query in queries:
         found = [r for r in records if _matches(r, query)]
         if not found:
@@ -187,8 +204,8 @@ def select_rows(records: list[dict], queries: list[str], every: bool = False) ->
 class Verdict:
     """A published record against its re-run."""
 
-    published: dict
-    again: dict
+    published: Record
+    again: Record
     tolerance: Tolerance
     table: pd.DataFrame  # reproduction(); empty when the re-run failed
 
@@ -204,14 +221,16 @@ class Verdict:
         """The value that differs most, None when no value was reproduced."""
         if self.table.empty or self.table.difference.isna().all():
             return None
-        return self.table.loc[self.table.difference.idxmax()]
+        # a row's label (reproduction's rows have a RangeIndex), and its row
+        label = cast(int, self.table.difference.idxmax())
+        return cast("pd.Series", self.table.loc[label])
 
     def lines(self) -> list[str]:
         """The verdict as text: the headline, every value when one misses (so that the
         misses are seen in context), and the largest difference."""
         label = self.published.get("label", "")
         if not self.ran:
-            error = self.again.get("error") or {}
+            error: RecordError = self.again.get("error") or {}
             return [f"{label}: the re-run failed: {error.get('type')}: {error.get('message')}"]
         head = f"\n{label} [{self.published['cell_id']}]: "
         if self.table.empty:
@@ -227,7 +246,11 @@ class Verdict:
         if not self.reproduces:
             out.append(
                 tabulate(
-                    self.table, headers="keys", tablefmt="github", showindex=False, floatfmt=".4g"
+                    self.table,  # type: ignore[arg-type]  # tabulate reads a DataFrame (its stubs omit it)
+                    headers="keys",
+                    tablefmt="github",
+                    showindex=False,
+                    floatfmt=".4g",
                 )
             )
         worst = self.largest()
@@ -240,12 +263,12 @@ class Verdict:
         return out
 
 
-def _device(record: dict) -> str:
+def _device(record: Record) -> str:
     return (record.get("provenance") or {}).get("device") or "an unrecorded device"
 
 
 def verify_rows(
-    records: list[dict], rerun: Callable[[dict], dict], tolerance: Tolerance
+    records: list[Record], rerun: Callable[[Record], Record], tolerance: Tolerance
 ) -> Iterator[Verdict]:
     """Each record against RERUN(record), the record of the same cell run again (the caller
     runs it, so this module never imports the runner), one verdict at a time."""
