@@ -31,6 +31,7 @@ def split_for(cell: Cell, data: Dataset) -> TestSplit:
 def choose_injection(cell: Cell, evaluation: ImageSet, num_classes: int) -> Injection | None:
     """The injection's targets, drawn from the evaluation images: the same for both
     endpoints."""
+    assert cell.attack is not None  # only a cell with a weight attack injects
     generator = torch.Generator().manual_seed(derived_seed("targets", cell.seed))
     return cell.attack.instance.choose_injection(evaluation, num_classes, generator)
 
@@ -51,7 +52,7 @@ def scoring_for(cell: Cell, data: Dataset, split: TestSplit) -> Scoring:
     injection = injection_for(cell, split, data)
     triggered = (
         attack.triggered(split.evaluation, data.num_classes)
-        if cell.attack_stage == "poison"
+        if attack is not None and cell.attack_stage == "poison"
         else None
     )
     return Scoring(

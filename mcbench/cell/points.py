@@ -95,6 +95,7 @@ def evaluate_points(
             recalibration.apply(model, bonafide, device)
             weights = path.endpoint_weights(point) if anchors else None
             if weights is not None:
+                assert anchors is not None  # weights are only asked for with anchors
                 anchor_batchnorm(model, weights, *anchors)
         along.append({"t": point, **scorer.score(model, scoring, device)})
         if held_out is not None:

@@ -22,6 +22,7 @@ def surface_result(
         index = nearest_to_centre(positions, corners)
         rule = {"rule": "fixed"}
     else:
+        assert held_out_accuracy is not None  # the bonafide rule scores a held-out part
         choice = choose_point(positions, held_out_accuracy, corners, evaluate.tolerance)
         index = choice.index
         rule = bonafide_rule(evaluate, bonafide, held_out_accuracy, choice.reference)
@@ -46,6 +47,7 @@ def choose_reported_t(
     if evaluate.t_rule == "fixed":
         return evaluate.reported_point(), {"rule": "fixed", "report_t": evaluate.report_t}
     positions = [(point["t"],) for point in along]
+    assert held_out_accuracy is not None  # the bonafide rule scores a held-out part
     choice = choose_point(positions, held_out_accuracy, CURVE_ENDS, evaluate.tolerance)
     (t,) = choice.position
     return t, {**bonafide_rule(evaluate, bonafide, held_out_accuracy, choice.reference), "t": t}
@@ -56,6 +58,7 @@ def bonafide_rule(
 ) -> dict:
     """What the bonafide rule read, for the record: its settings, the sizes of the fit and
     held-out parts, the held-out accuracy at every point, and the endpoints' mean."""
+    assert bonafide.held_out is not None  # the bonafide rule holds a part out
     return {
         "rule": "bonafide",
         "holdout": evaluate.holdout,

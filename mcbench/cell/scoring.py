@@ -4,12 +4,13 @@ full precision."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
 from mcbench.bench.cells import Cell, PluginSpec
 from mcbench.cell.split import Scoring
-from mcbench.kinds import MetricContext
+from mcbench.kinds import MetricContext, MetricPlugin
 from mcbench.toolkit.precision import autocast
 
 Scores = dict[str, float | None]
@@ -52,8 +53,9 @@ class Scorer:
         scores: dict = {}
         notes = {}
         for metric in self.metrics:
-            if all(available.get(need, False) for need in metric.entry.cls.needs):
-                precision = "fp32" if metric.entry.cls.full_precision else self.precision
+            cls = cast("type[MetricPlugin]", metric.entry.cls)
+            if all(available.get(need, False) for need in cls.needs):
+                precision = "fp32" if cls.full_precision else self.precision
                 with autocast(device, precision):
                     scores[metric.key] = float(metric.instance.compute(ctx))
                 if metric.name in noted:

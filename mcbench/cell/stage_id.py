@@ -20,6 +20,12 @@ class StageId:
     """For endpoint-eval: the scores of the endpoint as trained, before a weight attack."""
 
     @property
+    def endpoint(self) -> str:
+        """Its role, for a stage that belongs to an endpoint."""
+        assert self.role is not None, f"the {self.stage} stage has no endpoint role"
+        return self.role
+
+    @property
     def label(self) -> str:
         """How progress, logs and a record's ``reused`` name it, e.g. "endpoint A"."""
         parts = [self.stage, self.role or "", "untampered" if self.untampered else ""]

@@ -120,7 +120,8 @@ def rates(records_dir: Path) -> dict[str, float]:
 
 def estimate(graph: StageGraph, results: Path, device: str) -> Estimate:
     table = rates(Path(results) / "records")
-    total, timed, untimed = 0.0, 0, defaultdict(int)
+    total, timed = 0.0, 0
+    untimed: defaultdict[str, int] = defaultdict(int)
     for node in graph.to_compute():
         cell: Cell = graph.cells[node.cell_id]
         config = cell.config()

@@ -14,6 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -25,6 +26,7 @@ from mcbench.cell.plan import StageRef
 from mcbench.cell.stages import STAGE_DEFS
 from mcbench.cell.stages.call import Artifact, StageCall
 from mcbench.kinds.data import Dataset
+from mcbench.results.records import CellResults
 from mcbench.run.cache import StageCache, data_copy
 from mcbench.run.datasets import DatasetCache
 from mcbench.run.device import resolve_device
@@ -114,17 +116,21 @@ class StageRunner:
         """Read the benchmark (from its file unless it was given) and index its cells."""
         if self._cells is None:
             if self._benchmark is None:
+                assert self.spec.source is not None, "no benchmark given, and no file to read"
                 self._benchmark = self.spec.source.load()
             self._cells = {c.cell_id: c for c in self._benchmark.cells}
 
     def cell(self, cell_id: str) -> Cell:
         self.load()
-        if cell_id not in self._cells:
+        cells = self._cells
+        assert cells is not None
+        if cell_id not in cells:
+            where = self.spec.source.file if self.spec.source else "the benchmark given"
             raise RuntimeError(
-                f"cell {cell_id} is not in {self.spec.source.file} as this worker reads it: "
+                f"cell {cell_id} is not in {where} as this worker reads it: "
                 f"the file changed while the run was going on"
             )
-        return self._cells[cell_id]
+        return cells[cell_id]
 
     def run(self, job: Job) -> dict:
         """The job's outcome: never raises for a stage that fails (the outcome says why);
@@ -148,7 +154,7 @@ class StageRunner:
             lock = StageLock(
                 self.store.root, ref.stage, ref.key, label=ref.label, worker=self.worker
             )
-            waited = []
+            waited: list[dict | None] = []
             computes = acquire_or_wait(
                 lock, lambda: is_stored(self.store, ref), on_wait=waited.append
             )
@@ -219,7 +225,9 @@ def compute_stage(
         return cache.json(ref.stage, ref.key, ref.inputs, lambda: definition.compute(call, inputs))
     base = base_record(cell, device)
     results = {**definition.compute(call, inputs), "reused": list(reused)}
-    record = finished_record(base, results, own_seconds(cell, results["timings"], reused))
+    seconds = own_seconds(cell, results["timings"], reused)
+    # the evaluate stage's compute returns what the cell adds to its record
+    record = finished_record(base, cast(CellResults, results), seconds)
     store.save_record(record)
     return Artifact(None, record, False)
 

@@ -4,6 +4,7 @@ computed once, and its edges are the stages whose results it reads."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mcbench.bench.cells import Cell
@@ -100,7 +101,7 @@ class StageGraph:
         return Counter(n.ref.stage for n in self.to_compute())
 
 
-def build_graph(cells: list[Cell], store: Store) -> StageGraph:
+def build_graph(cells: Iterable[Cell], store: Store) -> StageGraph:
     """The graph of the cells without an ok record in ``store``."""
     nodes: dict[str, Node] = {}
     to_run: dict[str, Cell] = {}

@@ -220,6 +220,7 @@ class StaleWatch:
         if info is None:
             self._seen.pop(path, None)
             return False
+        assert st is not None  # a lock that was read was stat-ed
         if info and holder_alive_here(info) is False:
             return True
         now = time.monotonic()
@@ -298,6 +299,7 @@ def live_locks(root: Path, stale_after_s: float = DEFAULT_STALE_S) -> list[dict]
         info, st = _open_lock(path)
         if info is None:
             continue
+        assert st is not None  # a lock that was read was stat-ed
         entry = dict(info)
         entry.setdefault("stage", path.parent.name)
         entry.setdefault("key", path.name.removesuffix(".lock"))

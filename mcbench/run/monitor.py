@@ -11,8 +11,9 @@ from mcbench.run.graph import KIND_ORDER
 
 
 class Monitor:
-    def __init__(self, totals: Counter, enabled: bool = True):
-        self.totals, self.done = totals, Counter()
+    def __init__(self, totals: Counter[str], enabled: bool = True):
+        self.totals = totals
+        self.done: Counter[str] = Counter()
         self.enabled = enabled
         self.bar = tqdm(
             total=sum(totals.values()), desc="stages", unit="stage", position=0,

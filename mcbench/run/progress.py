@@ -31,10 +31,10 @@ def setup_logging(log_file: Path) -> None:
 def progress_factory() -> Callable[[str, int], Callable[[int, float], None]]:
     """progress(description, epochs) -> on_epoch(epoch, loss), one bar per training run."""
 
-    def start(description: str, total: int):
-        bars = []  # opened at the first epoch: a cached stage shows no bar
+    def start(description: str, total: int) -> Callable[[int, float], None]:
+        bars: list[tqdm] = []  # opened at the first epoch: a cached stage shows no bar
 
-        def on_epoch(epoch: int, loss: float):
+        def on_epoch(epoch: int, loss: float) -> None:
             if not bars:
                 bars.append(
                     tqdm(

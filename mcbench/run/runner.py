@@ -10,6 +10,7 @@ import tarfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -17,6 +18,7 @@ from mcbench.bench.load import Benchmark
 from mcbench.cell import plan
 from mcbench.cell.models import ProgressFactory
 from mcbench.errors import ConfigError
+from mcbench.results.records import RecordError
 from mcbench.run.book import RunBook
 from mcbench.run.cache import StageCache, data_copy
 from mcbench.run.datasets import DatasetCache
@@ -140,7 +142,7 @@ def _record_failures(graph: StageGraph, book: RunBook, store: Store, device) -> 
     """A failed record for every cell that needed a stage that failed."""
     for cell_id, outcome in book.failed_cells().items():
         cell = graph.cells[cell_id]
-        error = dict(outcome["error"])
+        error = cast(RecordError, dict(outcome["error"]))  # as the worker reported it
         error["message"] = f"{error['message']} (in stage {outcome['stage']})"
         store.save_record(
             failed_record(base_record(cell, torch.device(device)), error, outcome["seconds"])

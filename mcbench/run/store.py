@@ -25,7 +25,7 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError
@@ -33,6 +33,9 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from mcbench.toolkit.checkpoint import Checkpoint, atomic_write
+
+if TYPE_CHECKING:
+    from mcbench.results.records import Record
 
 log = logging.getLogger("mcbench")
 
@@ -176,5 +179,5 @@ class Store:
             return None
         return record
 
-    def save_record(self, record: dict) -> None:
+    def save_record(self, record: Record) -> None:
         atomic_write_json(self.record_path(record["cell_id"]), record)

@@ -10,7 +10,7 @@ from torch import nn
 
 from mcbench.kinds import EvasionAttack, Goal
 from mcbench.kinds.data import ImageSet, as_batch
-from mcbench.toolkit.training import requires_grad_only
+from mcbench.toolkit.training import LossFn, requires_grad_only
 
 
 @contextmanager
@@ -58,7 +58,7 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return F.cross_entropy(logits.double(), labels).item()
 
 
-def adversarial_training_loss(attack: EvasionAttack):
+def adversarial_training_loss(attack: EvasionAttack) -> LossFn:
     """A training loss (mcbench.toolkit.training.LossFn): cross-entropy on the attack's highest-loss
     points. The attack runs on the model as it is being trained (BatchNorm on batch
     statistics, as Madry et al. generate their training points) with no parameter

@@ -12,7 +12,7 @@ from typing import BinaryIO
 import torch
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Create or replace the file at ``path`` with what ``write(f)`` writes to ``f``: it
     goes to a temporary name beside ``path``, is flushed to disk and renamed into place,
     so that a kill leaves either the old file or the new one."""

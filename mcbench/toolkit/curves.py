@@ -24,6 +24,9 @@ class CurveModel(nn.Module):
     """w(t) = sum_k c_k(t) w_k with w_0, w_{K-1} fixed (buffers) and the interior bends
     trainable, initialised evenly on the segment between the endpoints."""
 
+    start: torch.Tensor  # buffers: the fixed end bends, flat [P]
+    end: torch.Tensor
+
     def __init__(
         self,
         template: nn.Module,

@@ -92,7 +92,9 @@ def batchnorm_statistics(model: nn.Module) -> Statistics:
     return {
         name: (m.running_mean.detach().clone(), m.running_var.detach().clone())
         for name, m in model.named_modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        and m.running_mean is not None
+        and m.running_var is not None  # set and unset with running_mean
     }
 
 
@@ -133,7 +135,11 @@ def anchor_batchnorm(
         )
     tiny = torch.finfo(torch.float32).tiny
     for name, m in model.named_modules():
-        if not isinstance(m, nn.modules.batchnorm._BatchNorm) or m.running_mean is None:
+        if (
+            not isinstance(m, nn.modules.batchnorm._BatchNorm)
+            or m.running_mean is None
+            or m.running_var is None  # set and unset with running_mean
+        ):
             continue
         shift = torch.zeros_like(m.running_mean)
         log_scale = torch.zeros_like(m.running_var)

@@ -75,10 +75,8 @@ class Estimate(NamedTuple):
 
 def _is_known_piecewise_linear(module: nn.Module) -> bool:
     # a subclass that overrides forward may compute anything
-    return any(
-        isinstance(module, cls) and type(module).forward is cls.forward
-        for cls in (*PIECEWISE_LINEAR, Normalize)
-    )
+    known: tuple[type[nn.Module], ...] = (*PIECEWISE_LINEAR, Normalize)
+    return any(isinstance(module, cls) and type(module).forward is cls.forward for cls in known)
 
 
 def unknown_modules(model: nn.Module) -> list[str]:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -57,12 +59,12 @@ class NormalizedNetwork(nn.Module):
 
     @property
     def normalize(self) -> Normalize:
-        return self._modules["0"]
+        return cast(Normalize, self._modules["0"])
 
     @property
     def network(self) -> nn.Module:
         """The architecture's network, which weight attacks change and measure."""
-        return self._modules["1"]
+        return cast(nn.Module, self._modules["1"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(self.normalize(x))

@@ -132,6 +132,8 @@ class SurfaceModel(nn.Module):
     points trainable, initialised on the degree-1 surface through the corners (barycentric
     on the triangle, bilinear on the square), so the untrained surface is the degree-1 one."""
 
+    corners: torch.Tensor  # a buffer: [corners, P]
+
     def __init__(
         self,
         template: nn.Module,

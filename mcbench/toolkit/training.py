@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from torch import nn
@@ -167,7 +167,8 @@ def fit(
             spent = float(state.get("seconds", 0.0))
         images, labels = data.images.to(device), data.labels.to(device)
         n = len(data)
-        forward = torch.compile(model) if run.compile else model
+        # torch.compile of a module returns a module (an OptimizedModule wrapping it).
+        forward = cast(nn.Module, torch.compile(model)) if run.compile else model
         for epoch in range(start, epochs):
             for group in optimizer.param_groups:
                 group["lr"] = lr * lr_factor(sgd.schedule, epoch, epochs)

@@ -22,7 +22,7 @@ class Artifact:
     with them (``meta``), and whether it came from the store."""
 
     tensors: dict[str, torch.Tensor] | None
-    meta: dict[str, Any]
+    meta: Mapping[str, Any]
     cached: bool
 
 
@@ -42,8 +42,7 @@ class StageCall:
 
     @property
     def role(self) -> str:
-        assert self.id.role is not None, f"the {self.id.stage} stage has no endpoint role"
-        return self.id.role
+        return self.id.endpoint
 
 
 def one(inputs: Inputs, name: str) -> Artifact:

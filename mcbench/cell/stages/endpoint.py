@@ -22,6 +22,7 @@ def training_set(cell: Cell, data: Dataset) -> tuple[ImageSet, int]:
     images are poisoned."""
     if cell.attack_stage != "poison":
         return data.train, 0
+    assert cell.attack is not None  # a poisoning attack's cell
     poisoned = cell.attack.instance.poison(
         data.train,
         data.num_classes,
@@ -40,7 +41,11 @@ def train_endpoint(call: StageCall, inputs: Inputs) -> tuple[State, dict]:
     train_set, poisoned = training_set(cell, data)
     s = cell.train
     adversarial = role in cell.adversarial.endpoints
-    loss_fn = adversarial_training_loss(cell.adversarial.attack) if adversarial else cross_entropy
+    if adversarial:
+        assert cell.adversarial.attack is not None  # required with adversarial endpoints
+        loss_fn = adversarial_training_loss(cell.adversarial.attack)
+    else:
+        loss_fn = cross_entropy
     label = f"{call.id.label} ({cell.architecture.name}{', adversarial' if adversarial else ''})"
     before = training_seconds(call.checkpoint)  # the epochs trained before a kill, if any
     started = time.perf_counter()

@@ -35,6 +35,7 @@ def tamper_endpoint(call: StageCall, inputs: Inputs) -> tuple[State, dict]:
     """The ``trained`` endpoint after the cell's weight attack: its state_dict, and the
     attack's report in ``meta["report"]``."""
     cell, data, device = call.cell, call.data, call.device
+    assert cell.attack is not None  # a weight attack's cell
     trained = one(inputs, "trained").tensors
     assert trained is not None
     injection = injection_for(cell, split_for(cell, data), data)

@@ -12,7 +12,8 @@ import pickle
 from collections import Counter, deque
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 
 from mcbench.bench.load import Benchmark
 from mcbench.run.book import RunBook
@@ -120,8 +121,8 @@ class WorkerStartError(RuntimeError):
 @dataclass
 class _Worker:
     slot: Slot
-    process: multiprocessing.Process
-    conn: object
+    process: BaseProcess
+    conn: Connection
     device: str = "?"
     job: Job | None = None
     ready: bool = False

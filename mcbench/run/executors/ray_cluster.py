@@ -14,11 +14,12 @@ import logging
 import os
 import socket
 from dataclasses import replace
+from typing import Any
 
 from mcbench.errors import ConfigError
 from mcbench.run.book import RunBook
 from mcbench.run.execute import Job, RunSpec, StageRunner
-from mcbench.run.graph import StageGraph
+from mcbench.run.graph import Node, StageGraph
 
 log = logging.getLogger("mcbench")
 
@@ -128,7 +129,8 @@ class RayExecutor:
         from ray.util.queue import Queue
 
         events = Queue(actor_options={"num_cpus": 0})
-        refs, pending = {}, {}
+        refs: dict[str, Any] = {}  # node name -> its task's ObjectRef
+        pending: dict[Any, Node] = {}  # ObjectRef -> its node
         for node in graph.to_compute():
             deps = [refs[name] for name in graph.needs(node)]
             refs[node.name] = task.remote(self.spec, book.job(node), fraction, events, *deps)
