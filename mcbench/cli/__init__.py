@@ -14,7 +14,7 @@ from mcbench.cli.status import status
 
 @click.group(cls=Group)
 @click.version_option(package_name="mcbench")
-def cli():
+def cli() -> None:
     """mcbench: mode connectivity as a robustness benchmark."""
 
 
@@ -22,5 +22,5 @@ for command in (validate, run, status, leaderboard, plot, plugins, new):
     cli.add_command(command)
 
 
-def main():
+def main() -> None:
     cli()

@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from mcbench.errors import ConfigError, PluginError
+
+if TYPE_CHECKING:
+    import torch
+
+    from mcbench.bench.load import Benchmark
+    from mcbench.registry import Registry
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def default_cache_dir() -> Path:
@@ -20,7 +30,7 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("mcbench"))
 
 
-def fail(message: str, code: int = 2):
+def fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -32,14 +42,19 @@ class Folder(click.Path):
     """A folder argument: a file given in its place is one error line (exit 2), not
     click's usage text. Whether the folder must exist is left to the command."""
 
-    def __init__(self, expected: str = "a folder"):
+    def __init__(self, expected: str = "a folder") -> None:
         super().__init__()
         self.expected = expected
 
-    def convert(self, value, param, ctx):
+    def convert(
+        self,
+        value: str | os.PathLike[str],
+        param: click.Parameter | None,
+        ctx: click.Context | None,
+    ) -> Any:
         path = super().convert(value, param, ctx)
         if os.path.exists(path) and not os.path.isdir(path):
-            raise ConfigError(f"is a file; expected {self.expected}", file=os.fspath(path))
+            raise ConfigError(f"is a file; expected {self.expected}", file=os.fsdecode(path))
         return path
 
 
@@ -52,7 +67,7 @@ class Group(click.Group):
     Plugins are loaded at most once per invocation, held by the click context
     (``_plugins``), and every broken one is reported with one warning line."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.params.append(
             click.Option(
@@ -68,27 +83,27 @@ class Group(click.Group):
             )
         )
 
-    def get_command(self, ctx, name):
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         command = super().get_command(ctx, name)
         if command is None:
             command = _plugin_commands(ctx).get(name) or _plugins(ctx).commands.get(name)
         return command
 
-    def list_commands(self, ctx):
+    def list_commands(self, ctx: click.Context) -> list[str]:
         try:
             extra = _plugin_commands(ctx)
         except PluginError as e:
             fail(str(e))
         return sorted(set(super().list_commands(ctx)) | set(extra))
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (ConfigError, PluginError, FileNotFoundError) as e:
             fail(str(e))
 
 
-def _remember_blocked(ctx, param, values):
+def _remember_blocked(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> None:
     ctx.meta.setdefault("mcbench.block", []).extend(values)
 
 
@@ -106,11 +121,15 @@ class _Plugins:
     ``warned`` (shared by the invocation)."""
 
     def __init__(
-        self, blocked: tuple[str, ...], only: list[str] | None = None, warned: set | None = None
-    ):
+        self,
+        blocked: tuple[str, ...],
+        only: list[str] | None = None,
+        warned: set[str] | None = None,
+    ) -> None:
         from mcbench.registry import load_registry
 
         self.registry = load_registry(blocked=blocked, only=only)
+        self.commands: dict[str, click.Command]
         self.commands, _ = self.registry.commands(click.Group)
         warned = set() if warned is None else warned
         for failure in self.registry.failures:
@@ -125,35 +144,43 @@ def _plugins(ctx: click.Context | None) -> _Plugins:
     if "mcbench.plugins" not in ctx.meta:
         warned = ctx.meta.setdefault("mcbench.warned", set())
         ctx.meta["mcbench.plugins"] = _Plugins(blocked_plugins(ctx), warned=warned)
-    return ctx.meta["mcbench.plugins"]
+    plugins: _Plugins = ctx.meta["mcbench.plugins"]
+    return plugins
 
 
-def _plugin_commands(ctx: click.Context | None) -> dict:
+def _plugin_commands(ctx: click.Context | None) -> dict[str, click.Command]:
     """The plugins' commands, loading only the plugins whose source may add some (none,
     and so no torch, unless a plugin does): listing the commands stays quick."""
     from mcbench.registry.command_plugins import command_plugin_names
 
     if ctx is not None and "mcbench.plugins" in ctx.meta:
-        return ctx.meta["mcbench.plugins"].commands
+        return _plugins(ctx).commands
     if ctx is not None and "mcbench.plugin_commands" in ctx.meta:
-        return ctx.meta["mcbench.plugin_commands"]
+        known: dict[str, click.Command] = ctx.meta["mcbench.plugin_commands"]
+        return known
     blocked = blocked_plugins(ctx)
     names = command_plugin_names(blocked)
-    commands = {}
+    commands: dict[str, click.Command] = {}
     if names:
-        warned = set() if ctx is None else ctx.meta.setdefault("mcbench.warned", set())
+        warned: set[str] = set() if ctx is None else ctx.meta.setdefault("mcbench.warned", set())
         commands = _Plugins(blocked, only=names, warned=warned).commands
     if ctx is not None:
         ctx.meta["mcbench.plugin_commands"] = commands
     return commands
 
 
-def registry():
+def registry() -> Registry:
     """The plugin registry of this invocation (loaded on first use)."""
     return _plugins(click.get_current_context(silent=True)).registry
 
 
-def load(file, profile, tracks, compute: dict | None = None, device: str = "auto"):
+def load(
+    file: str | Path,
+    profile: str | None,
+    tracks: tuple[str, ...] | list[str],
+    compute: dict[str, Any] | None = None,
+    device: str = "auto",
+) -> Benchmark:
     """The benchmark in FILE, its ``precision: auto`` resolved for DEVICE."""
     from mcbench.bench.load import load_benchmark
 
@@ -178,7 +205,7 @@ def device_type(device: str) -> str:
         fail(str(e))
 
 
-def compute_options(command):
+def compute_options(command: F) -> F:
     """--precision and --compile: the compute settings of every track, over the file's."""
     command = click.option(
         "--compile/--no-compile",
@@ -195,9 +222,9 @@ def compute_options(command):
     )(command)
 
 
-def compute_overrides(precision: str | None, compile_: bool | None) -> dict:
+def compute_overrides(precision: str | None, compile_: bool | None) -> dict[str, Any]:
     """The compute settings the command line gives, for ``load``."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     if precision is not None:
         out["precision"] = precision
     if compile_ is not None:
@@ -211,7 +238,7 @@ profile_option = click.option(
 track_option = click.option("--track", "tracks", multiple=True, help="run only this track")
 
 
-def data_options(command):
+def data_options(command: F) -> F:
     """--data-root, --cache-dir and --device, shared by the commands that compute."""
     for option in reversed(
         [
@@ -240,7 +267,7 @@ def data_options(command):
     return command
 
 
-def start_computing(results, device):
+def start_computing(results: str | Path, device: str) -> torch.device:
     """The torch device to use, with logging to RESULTS/mcbench.log set up."""
     from mcbench.run.allocator import keep_freed_memory
     from mcbench.run.device import resolve_device

@@ -4,8 +4,14 @@ left from the timings of earlier records on the same device."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 from tabulate import tabulate
+
+if TYPE_CHECKING:
+    from mcbench.bench.load import Benchmark
+    from mcbench.run.store import Store
 
 
 def duration(seconds: float) -> str:
@@ -14,7 +20,7 @@ def duration(seconds: float) -> str:
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
 
 
-def print_dry_run(bench, store, device: str, scale: dict) -> None:
+def print_dry_run(bench: Benchmark, store: Store, device: str, scale: dict[str, Any]) -> None:
     import torch
 
     from mcbench.run.device import resolve_device

@@ -33,7 +33,7 @@ from mcbench.vocabulary import KIND_NAMES
     show_default="the one installed with mcbench",
     help="a copier template to render instead (a git-tracked copy, for `copier update`)",
 )
-def new(kind, name, stage, out, template):
+def new(kind: str, name: str, stage: str | None, out: str | Path | None, template: str) -> None:
     """Write a new plugin package of KIND named NAME.
 
     It holds pyproject.toml with the plugin's entry point, the plugin module, tests that run

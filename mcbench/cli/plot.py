@@ -20,7 +20,7 @@ from mcbench.cli.leaderboard import skip_invalid_option, warn_skipped
     help="where the figures go [default: RESULTS/plots]",
 )
 @skip_invalid_option
-def plot(results, out, skip_invalid):
+def plot(results: str, out: str | None, skip_invalid: bool) -> None:
     """Draw each path's metrics along t (per connection, with the single-model baselines
     as reference lines) and each metric against the bonafide budget, as PNG and SVG."""
     from mcbench.results.plots import write_plots

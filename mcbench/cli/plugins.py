@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mcbench.cli.common import registry
 from mcbench.vocabulary import KIND_NAMES
+
+if TYPE_CHECKING:
+    from mcbench.registry import Entry
 
 SCHEMA = 1
 """Of ``--format json``: bumped when a field changes meaning or goes away."""
@@ -19,7 +23,7 @@ SCHEMA = 1
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def plugins(kind, fmt):
+def plugins(kind: str | None, fmt: str) -> None:
     """List plugins: name, kind, provider, description and parameters."""
     entries = [_entry(e) for e in registry().all(kind)]
     if fmt == "json":
@@ -37,13 +41,13 @@ def plugins(kind, fmt):
             )
 
 
-def _entry(entry) -> dict:
+def _entry(entry: Entry) -> dict[str, Any]:
     """A registered plugin as plain values: what both formats print."""
     from mcbench.registry.params import describe, is_plugin_type, to_plain
 
     parameters = []
     for p in describe(entry.cls):
-        shown = {"name": p.name, "type": p.type_name, "help": p.help}
+        shown: dict[str, Any] = {"name": p.name, "type": p.type_name, "help": p.help}
         value = p.default
         if value is not dataclasses.MISSING:
             if is_plugin_type(type(value)):

@@ -6,10 +6,12 @@ import logging
 import sys
 from dataclasses import fields, replace
 from pathlib import Path
+from typing import Any
 
 import click
 
 from mcbench.cli.common import (
+    F,
     Folder,
     blocked_plugins,
     compute_options,
@@ -29,13 +31,13 @@ from mcbench.cli.run_tables import print_run_tables
 @click.argument("file", type=click.Path())
 @profile_option
 @track_option
-def validate(file, profile, tracks):
+def validate(file: str, profile: str | None, tracks: tuple[str, ...]) -> None:
     """Check FILE (names, parameters, values) without running anything."""
     bench = load(file, profile, tracks)
     click.echo(f"{file}: ok, {len(bench.cells)} cells")
 
 
-def executor_options(command):
+def executor_options(command: F) -> F:
     """How the stages are spread over processes, GPUs and machines."""
     for option in reversed(
         [
@@ -132,9 +134,19 @@ def executor_options(command):
     "csv, html: the whole leaderboard in that format",
 )
 def run(
-    file, profile, tracks, results, data_root, cache_dir, device, precision, compile_, dry_run,
-    fmt, **scale,
-):  # fmt: skip
+    file: str,
+    profile: str | None,
+    tracks: tuple[str, ...],
+    results: str,
+    data_root: str | None,
+    cache_dir: str | None,
+    device: str,
+    precision: str | None,
+    compile_: bool | None,
+    dry_run: bool,
+    fmt: str,
+    **scale: Any,
+) -> None:
     """Run the benchmark matrix in FILE and print its leaderboard."""
     from mcbench.run.store import Store
 

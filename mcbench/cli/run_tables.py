@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mcbench.cli.leaderboard import echo_failed, warn_skipped
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mcbench.results.records import Record
 
 TABLES_DIR = "tables"
 PLOTS_DIR = "plots"
@@ -62,7 +68,7 @@ def print_run_tables(results: str, cell_ids: list[str]) -> None:
         _write_plots(records, Path(results) / PLOTS_DIR)
 
 
-def _write_plots(records: list[dict], folder: Path) -> None:
+def _write_plots(records: list[Record], folder: Path) -> None:
     """The figures of `mcbench plot`, as PNG; a figure that cannot be drawn costs a warning,
     never the run's results."""
     from mcbench.results.plots import write_plots
@@ -76,7 +82,7 @@ def _write_plots(records: list[dict], folder: Path) -> None:
         click.echo(f"plots ({len(written)} PNG; `mcbench plot` redraws them, SVG too):\n  {folder}")
 
 
-def _correlations(barriers):
+def _correlations(barriers: pd.DataFrame | None) -> pd.DataFrame | None:
     """The barrier table's rows and columns that correlate metrics along the path (the
     evasion track's finding), or None where no track does."""
     if barriers is None or barriers.empty:

@@ -9,6 +9,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,12 +26,12 @@ LISTED = 10
 STALE_ENV = "MCBENCH_LOCK_STALE_S"
 
 
-def read_statuses(results: Path) -> tuple[dict[str, str], list[dict]]:
+def read_statuses(results: Path) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Each record's status ("ok" or "failed") by the name of its file, which is the cell id
     the runner looks it up by; and the files that are not readable records, each with why,
     so that one bad file is reported rather than stopping the whole status."""
     statuses: dict[str, str] = {}
-    unreadable: list[dict] = []
+    unreadable: list[dict[str, Any]] = []
     for path in sorted((results / "records").glob("*.json")):
         try:
             status = read_record(path)["status"]
@@ -47,7 +48,7 @@ def read_statuses(results: Path) -> tuple[dict[str, str], list[dict]]:
     return statuses, unreadable
 
 
-def run_state(run: dict) -> tuple[str, str]:
+def run_state(run: dict[str, Any]) -> tuple[str, str]:
     """(state, words): finished, running, stopped (the process is gone without finishing)
     or unknown (a pid on another host says nothing here)."""
     if run.get("finished") is not None:
@@ -62,9 +63,9 @@ def run_state(run: dict) -> tuple[str, str]:
     return "stopped", f"stopped (killed or crashed; pid {run.get('pid')} is gone)"
 
 
-def summarize_run(run: dict, statuses: dict[str, str]) -> dict:
+def summarize_run(run: dict[str, Any], statuses: dict[str, str]) -> dict[str, Any]:
     cells = run.get("cells") or {}
-    grouped: dict[str, list[dict]] = {"done": [], "failed": [], "to_run": []}
+    grouped: dict[str, list[dict[str, Any]]] = {"done": [], "failed": [], "to_run": []}
     for cell_id, label in cells.items():
         status = statuses.get(cell_id)
         group = "done" if status == "ok" else "failed" if status == "failed" else "to_run"
@@ -90,7 +91,7 @@ def summarize_run(run: dict, statuses: dict[str, str]) -> dict:
     }
 
 
-def gather(results: Path, run_id: str | None) -> dict:
+def gather(results: Path, run_id: str | None) -> dict[str, Any]:
     statuses, unreadable = read_statuses(results)
     runs = read_runs(results)
     if run_id is not None:
@@ -98,7 +99,7 @@ def gather(results: Path, run_id: str | None) -> dict:
         if not chosen:
             known = ", ".join(str(r.get("run_id")) for r in runs) or "none"
             fail(f"no run {run_id!r} in {results / RUNS_DIR} (runs: {known})")
-        run = chosen[0]
+        run: dict[str, Any] | None = chosen[0]
     else:
         run = runs[-1] if runs else None
     try:
@@ -124,7 +125,7 @@ def gather(results: Path, run_id: str | None) -> dict:
     }
 
 
-def text_lines(report: dict) -> list[str]:
+def text_lines(report: dict[str, Any]) -> list[str]:
     records = report["records"]
     lines = [f"results: {report['results']}"]
     counts = f"records: {records['ok']} ok, {records['failed']} failed"
@@ -141,7 +142,7 @@ def text_lines(report: dict) -> list[str]:
     return [_fit(line) for line in lines]
 
 
-def _run_lines(run: dict, runs: int) -> list[str]:
+def _run_lines(run: dict[str, Any], runs: int) -> list[str]:
     older = f" ({runs - 1} older)" if runs > 1 else ""
     lines = [f"run {run['run_id']}{older}: {run['state_text']}"]
     how = [f"file {run['file']}"]
@@ -175,7 +176,7 @@ def _run_lines(run: dict, runs: int) -> list[str]:
     return lines
 
 
-def _lock_lines(locks: list[dict], stale: int) -> list[str]:
+def _lock_lines(locks: list[dict[str, Any]], stale: int) -> list[str]:
     lines = [f"locks: {len(locks)} held"]
     rows = [
         [
@@ -244,7 +245,7 @@ def _duration(seconds: float) -> str:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def status(results, run_id, fmt):
+def status(results: str, run_id: str | None, fmt: str) -> None:
     """What RESULTS holds and what its latest run (or --run) still has to do: record
     counts, the run's cells done, failed and to run, whether it is still going, and the
     stage locks held now. Reads files only, so it is quick while a run computes."""
