@@ -5,7 +5,7 @@ by every attack of their stage."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -51,7 +51,7 @@ class PoisonAttack(AttackPlugin):
         },
     )
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not 0 < self.poison_rate < 1:
             raise ValueError(f"poison_rate must be in (0, 1), got {self.poison_rate}")
         if self.target < 0:
@@ -153,7 +153,7 @@ class TamperAttack(AttackPlugin):
         """The targets to inject, drawn from ``pool`` (None: an untargeted attack)."""
         return None
 
-    def tamper(self, ctx: TamperContext) -> dict:
+    def tamper(self, ctx: TamperContext) -> dict[str, Any]:
         raise NotImplementedError
 
 
@@ -169,7 +169,7 @@ class TargetedTamper(TamperAttack):
         metadata={"help": "label every target must take (null: a random wrong label per target)"},
     )
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.targets < 1:
             raise ValueError(f"targets must be >= 1, got {self.targets}")
         if self.target_label is not None and self.target_label < 0:

@@ -16,7 +16,7 @@ class ImageSet:
     images: torch.Tensor
     labels: torch.Tensor
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
             raise ValueError(
                 f"images must be uint8 [N, C, H, W], got {self.images.dtype} "
@@ -34,7 +34,7 @@ class ImageSet:
     def subset(self, index: torch.Tensor) -> ImageSet:
         return ImageSet(self.images[index], self.labels[index])
 
-    def to(self, device) -> ImageSet:
+    def to(self, device: torch.device | str) -> ImageSet:
         return ImageSet(self.images.to(device), self.labels.to(device))
 
 

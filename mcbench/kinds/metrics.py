@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -15,11 +15,11 @@ from mcbench.kinds.data import ImageSet
 
 Predict = Callable[[nn.Module, ImageSet, torch.device, int], torch.Tensor]
 """(model, data, device, batch size) -> the model's logits on every image, on the CPU."""
-Note = Callable[[str, dict], None]
+Note = Callable[[str, dict[str, Any]], None]
 """(metric name, values) -> None: records the values beside that metric's value."""
 
 
-def _ignore(name: str, values: dict) -> None:
+def _ignore(name: str, values: dict[str, Any]) -> None:
     pass
 
 
@@ -40,7 +40,9 @@ class MetricContext:
     note: Note = _ignore
     """Records what a metric wants kept beside its value (e.g. the method it chose), under
     its own name: ``ctx.note(self.name, {...})``; a later note of that name replaces it."""
-    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def logits(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, labels) of the model on ``which``, on the CPU: "clean" (true labels),
@@ -55,7 +57,11 @@ class MetricContext:
                 raise ValueError(f"unknown data {which!r}; expected clean, triggered or injection")
             if data is None:
                 raise ValueError(f"no {which} data in this cell")
-            labels = self.injection.labels if which == "injection" else data.labels
+            if which == "injection":
+                assert self.injection is not None  # its images were found above
+                labels = self.injection.labels
+            else:
+                labels = data.labels
             self._cache[which] = (
                 self.predict(self.model, data, self.device, self.batch_size),
                 labels.cpu(),
