@@ -21,9 +21,10 @@ import json
 import math
 import tempfile
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast
 
 import torch
 from torch import nn
@@ -46,11 +47,17 @@ from mcbench.kinds import (
     TamperContext,
 )
 from mcbench.kinds.data import ImageSet, to_float
-from mcbench.registry.params import ParamTypeError, coerce, describe, to_plain
+from mcbench.registry.params import ParamTypeError, Resolve, coerce, describe, to_plain
 from mcbench.toolkit.evaluation import predict
 
+if TYPE_CHECKING:
+    from mcbench.registry import Entry, Registry
 
-def check_plugin(cls: type, /, *, data_root: Path | None = None, **params) -> None:
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def check_plugin(cls: type, /, *, data_root: Path | None = None, **params: Any) -> None:
     """Check the declaration of ``cls``, then the behaviour of ``cls(**params)`` with the
     check of its kind. ``data_root`` is passed to a dataset's ``load`` (a folder holding a
     small copy of the data in the format the plugin reads; None: its default place)."""
@@ -64,7 +71,7 @@ def check_plugin(cls: type, /, *, data_root: Path | None = None, **params) -> No
                 checker(instance)
 
 
-def check_registered(cls: type):
+def check_registered(cls: type[Plugin]) -> Entry:
     """The registry entry of ``cls``: the installed entry points must register it under its
     kind and name."""
     from mcbench.registry import load_registry
@@ -104,12 +111,12 @@ def check_declaration(cls: type) -> None:
     )
 
 
-def _installed_resolver():
+def _installed_resolver() -> Resolve:
     """Resolves plugin names among the installed plugins (the ``mcbench`` entry points),
     loading them on the first name to resolve."""
 
     @functools.cache
-    def registry():
+    def registry() -> Registry:
         from mcbench.registry import load_registry
 
         return load_registry()
@@ -117,29 +124,31 @@ def _installed_resolver():
     return lambda base, name: registry().resolve(base, name)
 
 
-def to_plain_value(value):
+def to_plain_value(value: object) -> object:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _own_rng(check):
+def _own_rng(check: Callable[_P, _R]) -> Callable[_P, _R]:
     """Run ``check`` on a copy of the global RNG: the caller's random state is left as it was."""
 
     @functools.wraps(check)
-    def checked(*args, **kwargs):
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         with torch.random.fork_rng(devices=[]):
             return check(*args, **kwargs)
 
     return checked
 
 
-def _images(n=12, channels=3, size=16, classes=4, seed=0) -> ImageSet:
+def _images(
+    n: int = 12, channels: int = 3, size: int = 16, classes: int = 4, seed: int = 0
+) -> ImageSet:
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, channels, size, size), generator=g, dtype=torch.uint8)
     labels = torch.arange(n, dtype=torch.int64) % classes
     return ImageSet(images, labels)
 
 
-def _small_cnn(channels: int = 3, classes: int = 4) -> nn.Module:
+def _small_cnn(channels: int = 3, classes: int = 4) -> nn.Sequential:
     """Conv-BatchNorm-ReLU, a pool and a linear head: small, with parameters and buffers."""
     return nn.Sequential(
         nn.Conv2d(channels, 6, 3, padding=1),
@@ -198,7 +207,7 @@ def check_tamper_attack(attack: TamperAttack) -> None:
     data = _images(n=64, size=8)
     attack.check_dataset(4, 3, 8)
 
-    def network():
+    def network() -> nn.Module:
         torch.manual_seed(0)
         return nn.Sequential(
             nn.Conv2d(3, 6, 3, padding=1),
@@ -251,7 +260,7 @@ def check_tamper_attack(attack: TamperAttack) -> None:
     )
 
 
-def _without_timings(report):
+def _without_timings(report: object) -> object:
     if isinstance(report, dict):
         return {k: _without_timings(v) for k, v in report.items() if "seconds" not in str(k)}
     if isinstance(report, (list, tuple)):
@@ -290,13 +299,13 @@ def check_evasion_attack(
     torch.manual_seed(0)
     model = _small_cnn()
     with torch.no_grad():  # BatchNorm statistics that are not the identity
-        model[1].running_mean.uniform_(-0.2, 0.2)
-        model[1].running_var.uniform_(0.5, 1.5)
+        cast(torch.Tensor, model[1].running_mean).uniform_(-0.2, 0.2)
+        cast(torch.Tensor, model[1].running_var).uniform_(0.5, 1.5)
     model.eval()
     for i, p in enumerate(model.parameters()):
         p.grad = torch.full_like(p, 0.5 + i)
     before = _state(model)
-    grads = [p.grad.clone() for p in model.parameters()]
+    grads = [cast(torch.Tensor, p.grad).clone() for p in model.parameters()]  # set above
 
     images = to_float(_images(n=8, size=8).images)
     images[0, :, :2] = 0.0  # pixels at the edges of [0, 1]
@@ -430,7 +439,7 @@ class _QuadraticBezier(ConnectionPlugin):
     def num_bends(self) -> int:
         return 3
 
-    def coefficients(self, t) -> torch.Tensor:
+    def coefficients(self, t: torch.Tensor) -> torch.Tensor:
         t = torch.as_tensor(t, dtype=torch.float32)
         return torch.stack([(1 - t) ** 2, 2 * t * (1 - t), t**2])
 
@@ -442,7 +451,7 @@ def _round_trip(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return load(save({k: v.detach().cpu().contiguous() for k, v in state.items()}))
 
 
-def _check_positions(points: tuple, corners: tuple, count: int) -> None:
+def _check_positions(points: tuple[Any, ...], corners: tuple[Any, ...], count: int) -> None:
     """Positions on what a repair of ``count`` endpoints yields: equal-length tuples of
     finite floats in [0, 1], no two alike, the corners among them."""
     assert len(corners) == count, (
@@ -472,7 +481,7 @@ def check_repair(repair: RepairPlugin) -> None:
     ``check_plugin(MyRepair, epochs=1)``) to keep it fast."""
     count = repair.endpoint_count
     assert isinstance(count, int) and count >= 2, f"endpoint_count must be >= 2, got {count}"
-    endpoints = []
+    endpoints: list[nn.Module] = []
     for seed in range(1, count + 1):
         torch.manual_seed(seed)
         endpoints.append(_small_cnn().eval())
@@ -626,7 +635,7 @@ def check_dataset(dataset: DatasetPlugin, root: Path | None = None) -> None:
         )
 
 
-BEHAVIOUR = {
+BEHAVIOUR: dict[type[Plugin], Callable[..., None]] = {
     DatasetPlugin: check_dataset,
     PoisonAttack: check_poison_attack,
     TamperAttack: check_tamper_attack,
