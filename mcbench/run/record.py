@@ -54,7 +54,6 @@ def base_record(cell: Cell, device: torch.device) -> BaseRecord:
         "cell_id": cell.cell_id,
         "label": cell.label(),
         "config": cast(Config, cell.config()),
-        **({"compiled": list(cell.compiled_stages)} if cell.compiled_stages else {}),
         "keys": {
             stage.id.record_key: stage.key
             for stage in plan.cell_stages(cell)
@@ -65,6 +64,8 @@ def base_record(cell: Cell, device: torch.device) -> BaseRecord:
         "attack_info": attack_entry(cell),
         "provenance": cast(Provenance, environment(device)),
     }
+    if cell.compiled_stages:
+        base["compiled"] = list(cell.compiled_stages)
     return base
 
 
