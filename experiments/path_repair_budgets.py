@@ -88,7 +88,7 @@ def main() -> None:
     from mcbench.cell.stages.repair import repair_context
     from mcbench.protocol.seeds import derived_seed
     from mcbench.registry import load_registry
-    from mcbench.run.datasets import DatasetCache
+    from mcbench.run.data_cache import DatasetCache
     from mcbench.run.execute import compute_stage
     from mcbench.run.store import Store
     from mcbench.vocabulary import ROLES

@@ -9,7 +9,7 @@ from mcbench.bench.load import load_benchmark
 from mcbench.cell.models import build_model
 from mcbench.cell.stages.repair import repair_context
 from mcbench.hashing import content_hash
-from mcbench.run.datasets import DatasetCache
+from mcbench.run.data_cache import DatasetCache
 from mcbench.run.record import base_record
 from tests.conftest import TINY
 

@@ -13,13 +13,13 @@ import torch
 from click.testing import CliRunner
 
 from mcbench.bench.load import load_benchmark
+from mcbench.cell.models import model_from
+from mcbench.cell.split import split_test_set
 from mcbench.cli import cli
 from mcbench.kinds import TamperContext
-from mcbench.registry import load_registry
-from mcbench.run.datasets import DatasetCache
 from mcbench.protocol.seeds import derived_seed
-from mcbench.cell.split import split_test_set
-from mcbench.cell.models import model_from
+from mcbench.registry import load_registry
+from mcbench.run.data_cache import DatasetCache
 from mcbench.run.store import Store
 from mcbench.toolkit.evaluation import predict
 from mcbench_plugins.attacks.bitflip import BitFlip

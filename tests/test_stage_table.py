@@ -15,7 +15,7 @@ from mcbench.cell import plan
 from mcbench.cell.stage_id import StageId
 from mcbench.cell.stages import STAGE_DEFS
 from mcbench.run.cache import MissingInput
-from mcbench.run.datasets import DatasetCache
+from mcbench.run.data_cache import DatasetCache
 from mcbench.run.execute import compute_stage
 from mcbench.run.graph import is_stored
 from mcbench.run.runner import run_benchmark

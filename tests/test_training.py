@@ -91,7 +91,7 @@ def test_training_resumes_bit_for_bit_after_an_interruption(tmp_path):
 def test_a_resumed_training_counts_the_seconds_before_the_kill(tmp_path, registry, write_yaml):
     from mcbench.bench.load import load_benchmark
     from mcbench.cell import plan
-    from mcbench.run.datasets import DatasetCache
+    from mcbench.run.data_cache import DatasetCache
     from mcbench.run.execute import compute_stage
     from mcbench.run.store import Store
     from mcbench.toolkit.training import training_seconds

@@ -28,7 +28,7 @@ from mcbench.cell.stages.call import Artifact, StageCall
 from mcbench.kinds.data import Dataset
 from mcbench.results.records import CellResults
 from mcbench.run.cache import StageCache, data_copy
-from mcbench.run.datasets import DatasetCache
+from mcbench.run.data_cache import DatasetCache
 from mcbench.run.device import resolve_device
 from mcbench.run.graph import is_stored
 from mcbench.run.locks import StageLock, acquire_or_wait

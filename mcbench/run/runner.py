@@ -21,7 +21,7 @@ from mcbench.errors import ConfigError
 from mcbench.results.records import RecordError
 from mcbench.run.book import RunBook
 from mcbench.run.cache import StageCache, data_copy
-from mcbench.run.datasets import DatasetCache
+from mcbench.run.data_cache import DatasetCache
 from mcbench.run.execute import RunSpec
 from mcbench.run.executors import Executor
 from mcbench.run.executors.choose import ExecutorOptions, make_executor

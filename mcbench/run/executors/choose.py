@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from mcbench.bench.load import Benchmark
 from mcbench.cell.models import ProgressFactory
 from mcbench.errors import ConfigError
-from mcbench.run.datasets import DatasetCache
+from mcbench.run.data_cache import DatasetCache
 from mcbench.run.execute import RunSpec, StageRunner
 from mcbench.run.executors import Executor
 from mcbench.run.executors.local import LocalExecutor, local_slots, visible_gpus

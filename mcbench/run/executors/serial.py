@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mcbench.run.book import RunBook
-from mcbench.run.datasets import DatasetCache
+from mcbench.run.data_cache import DatasetCache
 from mcbench.run.execute import StageRunner
 from mcbench.run.graph import StageGraph
 
