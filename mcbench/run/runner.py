@@ -95,18 +95,23 @@ def run_benchmark(
     # a serial executor computes in this process: the run reads data through its cache
     datasets = getattr(executor, "datasets", None) or DatasetCache(data_root, cache_dir)
     graph = build_graph(benchmark.cells, store)
-    load_data_first(graph, store, datasets, benchmark.file)
-    book = RunBook(graph, Monitor(graph.count_to_compute()) if monitor else None)
-    runlog = RunLog(store.root, _plan(benchmark, graph, executor, plan_info or {}))
-    summary = RunSummary(reused=list(graph.done_cells))
-    for cell_id in graph.done_cells:
-        log.info("reused %s [%s]", _label(benchmark, cell_id), cell_id)
+    if graph.to_compute():
+        executor.start()  # workers start while the data is read
     try:
-        executor.execute(graph, book)
+        load_data_first(graph, store, datasets, benchmark.file)
+        book = RunBook(graph, Monitor(graph.count_to_compute()) if monitor else None)
+        runlog = RunLog(store.root, _plan(benchmark, graph, executor, plan_info or {}))
+        summary = RunSummary(reused=list(graph.done_cells))
+        for cell_id in graph.done_cells:
+            log.info("reused %s [%s]", _label(benchmark, cell_id), cell_id)
+        try:
+            executor.execute(graph, book)
+        finally:
+            if book.monitor:
+                book.monitor.close()
+            _record_failures(graph, book, store, device)
     finally:
-        if book.monitor:
-            book.monitor.close()
-        _record_failures(graph, book, store, device)
+        executor.close()
     for cell_id, cell in graph.cells.items():
         outcome = book.outcomes.get(plan.evaluate(cell).node)
         if cell_id in book.failed_cells():

@@ -18,7 +18,16 @@ class Executor(Protocol):
     workers: int
     """The stages it runs at once."""
 
+    def start(self) -> None:
+        """Start what its stages will run on (worker processes), so that it starts while
+        the run sets itself up; ``execute`` starts it too if it was not."""
+        ...
+
     def execute(self, graph: StageGraph, book: RunBook) -> None:
         """Run every stage of ``graph`` still to compute, each after its inputs, reporting
         to ``book``; a failed stage fails only the stages that read it."""
+        ...
+
+    def close(self) -> None:
+        """Stop what ``start`` started (also after a run that failed before executing)."""
         ...

@@ -146,6 +146,7 @@ class LocalExecutor:
         self.workers = len(slots)
         self._context = multiprocessing.get_context("spawn")
         self._pickled: bytes | None = None
+        self._workers: dict[str, _Worker] = {}
 
     def _start(self, slot: Slot) -> _Worker:
         ours, theirs = self._context.Pipe()
@@ -160,9 +161,31 @@ class LocalExecutor:
         theirs.close()
         return _Worker(slot, process, ours)
 
+    def start(self) -> None:
+        """Spawn the worker processes; they import torch and read the benchmark while the
+        run sets itself up."""
+        if not self._workers:
+            self._workers = {s.name: self._start(s) for s in self.slots}
+
+    def close(self) -> None:
+        """Ask every worker to stop, and kill one that has not stopped within 10 s."""
+        workers, self._workers = self._workers, {}
+        for worker in workers.values():
+            try:
+                worker.conn.send(None)
+            except OSError:
+                pass
+        for worker in workers.values():
+            worker.process.join(timeout=10)
+            if worker.process.is_alive():
+                worker.process.kill()
+
     def execute(self, graph: StageGraph, book: RunBook) -> None:
         self._book = book
-        workers = {s.name: self._start(s) for s in self.slots}
+        if not graph.to_compute():
+            return
+        self.start()
+        workers = self._workers
         waiting = {n.name: set(graph.needs(n)) for n in graph.to_compute()}
         ready = deque(name for name, needs in waiting.items() if not needs)
         for name in ready:
@@ -203,15 +226,7 @@ class LocalExecutor:
                     if not worker.process.is_alive():
                         workers[worker.slot.name] = self._replace(worker, attempts, ready, done)
         finally:
-            for worker in workers.values():
-                try:
-                    worker.conn.send(None)
-                except OSError:
-                    pass
-            for worker in workers.values():
-                worker.process.join(timeout=10)
-                if worker.process.is_alive():
-                    worker.process.kill()
+            self.close()
 
     def _receive(self, worker: _Worker, done) -> bool:
         try:

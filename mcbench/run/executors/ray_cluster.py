@@ -117,6 +117,13 @@ class RayExecutor:
                     f"would wait for ever"
                 )
 
+    def start(self) -> None:
+        """Nothing more to start: the cluster was joined when the executor was made, and
+        Ray starts its workers as tasks arrive."""
+
+    def close(self) -> None:
+        """Nothing to stop: the cluster outlives the run (its start-up is paid once)."""
+
     def execute(self, graph: StageGraph, book: RunBook) -> None:
         ray = self.ray
         task = ray.remote(ray_stage).options(

@@ -20,6 +20,12 @@ class SerialExecutor:
         """The data its stages read: a run in this process loads its data through it."""
         return self.runner.datasets
 
+    def start(self) -> None:
+        """Nothing to start: it computes in this process."""
+
+    def close(self) -> None:
+        """Nothing to stop."""
+
     def execute(self, graph: StageGraph, book: RunBook) -> None:
         if self.runner.progress is None:
             self.runner.progress = book.progress(self.runner.worker)
