@@ -9,7 +9,9 @@ holds and what was expected. Constraints ride along as ``Annotated`` markers (``
 the expected value; ``Needed``, ``MayLack`` and ``NonNull`` change whether a TypedDict's
 field may be absent or null; ``When`` applies markers only when a flag is given (a reader
 that needs more of a value than another); ``ExtraItems`` types the keys a TypedDict does
-not declare (left unchecked without it).
+not declare (left unchecked without it). Each check first runs a predicate generated from
+the same annotation as Python source, with no call per field, that says only whether the
+value fits (see "the fast path" below); the closures say where and why it does not.
 
 Nothing here knows what is checked: it is standard library only, and any layer may use it.
 """
@@ -29,6 +31,7 @@ from typing import (
     NotRequired,
     Required,
     Union,
+    cast,
     get_args,
     get_origin,
     get_type_hints,
@@ -272,8 +275,11 @@ def checker(tp: object, flags: frozenset[str] = frozenset()) -> Check:
     distinct (type, flags) is compiled once."""
     inner = _compile(tp, flags)
     fast, finite = _skips(inner)
+    fits = _fits(tp, flags)
 
     def check(value: object) -> None:
+        if fits(value):
+            return
         t = type(value)
         if t in fast or (finite and t is float and value - value == 0.0):  # type: ignore[operator]
             return
@@ -325,7 +331,7 @@ def _compile_bare(tp: object, found: list[object], flags: frozenset[str], expect
     if tp is Any or tp is object:
         return _accept
     if tp is NoneType or tp is bool:
-        return _hinted(_refuse(expected), (tp,))  # type: ignore[arg-type]
+        return _hinted(_refuse(expected), (tp,))
     if tp is int:
         least = _first(found, AtLeast)
         return _integer(-MAX_INT if least is None else least.minimum, expected)
@@ -435,9 +441,9 @@ def _union(args: tuple[object, ...], flags: frozenset[str], expected: str) -> Ch
     return _hinted(any_of)
 
 
-def _tagged(options: list[object], flags: frozenset[str], expected: str) -> Check | None:
+def _tag(options: list[object]) -> tuple[str, dict[object, object]] | None:
     """TypedDicts told apart by one field of a literal value (``{"rule": "fixed", ...}``):
-    the check of the one the tag names, or None when OPTIONS are not such."""
+    (that field, each tag's option), or None when OPTIONS are not such."""
     if not all(is_typeddict(markers(o)[0]) for o in options):
         return None
     hints = [fields(markers(o)[0]) for o in options]
@@ -445,13 +451,22 @@ def _tagged(options: list[object], flags: frozenset[str], expected: str) -> Chec
         tags = [get_args(markers(h.get(key))[0]) for h in hints]
         literal = [get_origin(markers(h.get(key))[0]) is Literal for h in hints]
         if all(literal) and all(len(t) == 1 for t in tags):
-            by_tag = {t[0]: _compile(o, flags) for t, o in zip(tags, options)}
-            return _by_tag(key, by_tag, expected)
+            return key, {t[0]: o for t, o in zip(tags, options)}
     return None
 
 
+def _tagged(options: list[object], flags: frozenset[str], expected: str) -> Check | None:
+    """The check of the option that a tagged union's tag names, or None when OPTIONS are
+    not such (``_tag``)."""
+    tag = _tag(options)
+    if tag is None:
+        return None
+    key, by_tag = tag
+    return _by_tag(key, {t: _compile(o, flags) for t, o in by_tag.items()}, expected)
+
+
 def _by_tag(key: str, by_tag: dict[object, Check], expected: str) -> Check:
-    words = _default_text(Literal[tuple(by_tag)])  # type: ignore[misc]
+    words = _default_text(Literal[tuple(by_tag)])
 
     def tagged(value: object) -> None:
         if type(value) is not dict:
@@ -514,18 +529,26 @@ def _mapping(item: object, flags: frozenset[str], expected: str) -> Check:
 _ABSENT = object()
 
 
-def _typed_dict(tp: Any, found: list[object], flags: frozenset[str], expected: str) -> Check:
+def _declared(tp: Any, flags: frozenset[str]) -> list[tuple[str, object, str | None]]:
+    """A TypedDict's fields: (key, annotation, the message when it is missing, or None
+    where it may be)."""
     required_keys = tp.__required_keys__
-    declared = []
+    declared: list[tuple[str, object, str | None]] = []
     for key, annotation in fields(tp).items():
         _, own = markers(annotation, flags)
         needed = _first(own, Needed)
         written = _written(annotation, key in required_keys)
         required = needed is not None or (written and _first(own, MayLack) is None)
         why = needed.why if needed is not None and needed.why else describe(annotation)
+        declared.append((key, annotation, f"missing (expected {why})" if required else None))
+    return declared
+
+
+def _typed_dict(tp: Any, found: list[object], flags: frozenset[str], expected: str) -> Check:
+    declared = []
+    for key, annotation, missing in _declared(tp, flags):
         inner = _compile(annotation, flags)
         fast, finite = _skips(inner)
-        missing = f"missing (expected {why})" if required else None
         declared.append((key, inner, fast, finite, missing))
     names = frozenset(key for key, *_ in declared)
     extra = _first(found, ExtraItems)
@@ -543,7 +566,7 @@ def _typed_dict(tp: Any, found: list[object], flags: frozenset[str], expected: s
                     raise Bad(key, missing)
                 continue
             t = type(v)
-            if t in fast or (finite and t is float and v - v == 0.0):  # type: ignore[operator]
+            if t in fast or (finite and t is float and v - v == 0.0):
                 continue
             try:
                 inner(v)
@@ -610,3 +633,196 @@ def _shallow(value: object) -> bool:
             if type(inner) is dict or type(inner) is list:
                 return False
     return True
+
+
+# --- the fast path: one generated predicate per type -------------------------------------
+#
+# The checks above say where a value does not fit and why, one closure per part of the type.
+# Most values fit; for them ``checker`` first runs a predicate generated as Python source
+# from the same annotation: one function with every part inlined (no call per field or per
+# point) that only says whether the value fits. It is sound, not complete: where it says
+# True the checks above would return; where it says False (a value that does not fit, or a
+# case it leaves to them) they run and say why. So the checks above remain the one
+# definition of what fits and of every message.
+
+Fits = Callable[[object], bool]
+
+
+def _fits(tp: object, flags: frozenset[str]) -> Fits:
+    """The predicate of ``checker(tp, flags)``'s fast path."""
+    source = _Source(flags)
+    body = source.block(tp, "v0", 1)
+    text = "def fits(v0):\n" + "".join(f"{line}\n" for line in body) + "    return True\n"
+    namespace = dict(source.constants)
+    exec(compile(text, f"<fits {_default_text(markers(tp)[0])}>", "exec"), namespace)
+    fits = cast(Fits, namespace["fits"])
+    fits.source = text  # type: ignore[attr-defined]  # to read what was generated
+    return fits
+
+
+class _Source:
+    """The source of a predicate: lines that fall through when the value in a variable fits
+    and ``return False`` when it does not (or when the case is left to the checks)."""
+
+    def __init__(self, flags: frozenset[str]):
+        self.flags = flags
+        self.constants: dict[str, object] = {
+            "_ABSENT": _ABSENT,
+            "_within": _within,
+            "_shallow": _shallow,
+        }
+        self.names = 0
+
+    def var(self) -> str:
+        self.names += 1
+        return f"v{self.names}"
+
+    def constant(self, value: object) -> str:
+        name = f"c{len(self.constants)}"
+        self.constants[name] = value
+        return name
+
+    def block(self, tp: object, var: str, indent: int) -> list[str]:
+        """What ``_compile(tp)`` accepts, with its ``fast`` and ``finite`` hints."""
+        bare, found = markers(tp, self.flags)
+        if _first(found, NonNull) is not None:
+            bare, inner = markers(_without_none(bare), self.flags)
+            found = [*found, *inner]
+        depth = _first(found, MaxDepth)
+        if depth is None:
+            return self.bare(bare, found, var, indent)
+        # check_depth calls its base with no hints: the same only for a base that has none
+        origin = get_origin(bare)
+        hintless = bare in (Any, object, int, str) or origin in (list, dict, Literal)
+        if not (hintless or is_typeddict(bare)):
+            return [_pad(indent) + "return False"]
+        test = f"_within({var}, {depth.levels})"
+        if depth.levels >= 2:  # as _within begins, without its call for most settings
+            test = f"(_shallow({var}) or {test})"
+        return [*self.bare(bare, found, var, indent), *_unless(f"{test}", indent)]
+
+    def bare(self, tp: object, found: list[object], var: str, indent: int) -> list[str]:
+        origin, args = get_origin(tp), get_args(tp)
+        if tp is Any or tp is object:
+            return []
+        if tp is NoneType:
+            return _unless(f"{var} is None", indent)
+        if tp is bool:
+            return _unless(f"type({var}) is bool", indent)
+        if tp is int:
+            least = _first(found, AtLeast)
+            low = -MAX_INT if least is None else least.minimum
+            return _unless(f"type({var}) is int and {low} <= {var} <= {MAX_INT}", indent)
+        if tp is float:
+            number = f"type({var}) is float"
+            if _first(found, Finite) is not None:
+                number = f"({number} and {var} - {var} == 0.0)"
+            integer = f"(type({var}) is int and {-MAX_INT} <= {var} <= {MAX_INT})"
+            return _unless(f"{number} or {integer}", indent)
+        if tp is str:
+            test = f"type({var}) is str"
+            least = _first(found, MinLen)
+            if least is not None and least.length > 0:
+                test += f" and len({var}) >= {least.length}"
+            pattern = _first(found, Matches)
+            if pattern is not None:
+                test += f" and {self.constant(pattern.pattern.fullmatch)}({var}) is not None"
+            return _unless(test, indent)
+        if origin is Literal:
+            if all(type(a) is str for a in args):
+                test = f"type({var}) is str and {var} in {self.constant(frozenset(args))}"
+            else:
+                options = self.constant(args)
+                test = f"any({var} == a and type({var}) is type(a) for a in {options})"
+            return _unless(test, indent)
+        if origin in (Union, types.UnionType):
+            return self.union(args, var, indent)
+        if origin is list:
+            least = _first(found, MinLen)
+            test = f"type({var}) is list"
+            if least is not None and least.length > 0:
+                test += f" and len({var}) >= {least.length}"
+            item = self.var()
+            inner = self.block(args[0] if args else object, item, indent + 1)
+            loop = [f"{_pad(indent)}for {item} in {var}:", *inner] if inner else []
+            return [*_unless(test, indent), *loop]
+        if origin is dict:
+            item = self.var()
+            inner = self.block(args[1] if args else object, item, indent + 1)
+            loop = [f"{_pad(indent)}for {item} in {var}.values():", *inner] if inner else []
+            return [*_unless(f"type({var}) is dict", indent), *loop]
+        if is_typeddict(tp):
+            return self.typed_dict(tp, found, var, indent)
+        return [_pad(indent) + "return False"]
+
+    def union(self, args: tuple[object, ...], var: str, indent: int) -> list[str]:
+        pad = _pad(indent)
+        rest = [a for a in args if a is not NoneType]
+        if len(rest) == 1:  # X | None: None, or what X's checks accept
+            inner = self.block(rest[0], var, indent + 1)
+            return [f"{pad}if {var} is not None:", *inner] if inner else []
+        tag = _tag(rest) if len(rest) == len(args) else None
+        if tag is None:
+            return [f"{pad}return False"]  # any of several: left to the checks
+        key, by_tag = tag
+        value = self.var()
+        lines = [*_unless(f"type({var}) is dict", indent), f"{pad}{value} = {var}.get({key!r})"]
+        for i, (name, option) in enumerate(by_tag.items()):
+            test = f"type({value}) is {self.constant(type(name))} and {value} == {name!r}"
+            lines.append(f"{pad}{'if' if i == 0 else 'elif'} {test}:")
+            lines.extend(self.block(option, var, indent + 1) or [f"{pad}    pass"])
+        return [*lines, f"{pad}else:", f"{pad}    return False"]
+
+    def typed_dict(self, tp: object, found: list[object], var: str, indent: int) -> list[str]:
+        pad = _pad(indent)
+        lines = _unless(f"type({var}) is dict", indent)
+        declared = _declared(tp, self.flags)
+        for key, annotation, missing in declared:
+            value = self.var()
+            inner = self.block(annotation, value, indent + (missing is None))
+            if missing is not None and not inner:
+                lines += _unless(f"{key!r} in {var}", indent)
+            elif missing is not None:
+                lines += [
+                    f"{pad}{value} = {var}.get({key!r}, _ABSENT)",
+                    *_unless(f"{value} is not _ABSENT", indent),
+                    *inner,
+                ]
+            elif inner:
+                lines += [
+                    f"{pad}{value} = {var}.get({key!r}, _ABSENT)",
+                    f"{pad}if {value} is not _ABSENT:",
+                    *inner,
+                ]
+        extra = _first(found, ExtraItems)
+        if extra is not None:
+            key, value = self.var(), self.var()
+            inner = self.block(extra.type, value, indent + 2)
+            if inner:
+                names = self.constant(frozenset(name for name, *_ in declared))
+                lines += [
+                    f"{pad}for {key}, {value} in {var}.items():",
+                    *self.skip(_compile(extra.type, self.flags), value, indent + 1),
+                    f"{pad}    if {key} not in {names}:",
+                    *inner,
+                ]
+        return lines
+
+    def skip(self, check: Check, var: str, indent: int) -> list[str]:
+        """In a loop, first the values that CHECK's hints skip (most scores): as the
+        checks skip them before they look at the key."""
+        fast, finite = _skips(check)
+        tests = [f"type({var}) is {self.constant(t)}" for t in fast]
+        if finite:
+            tests.append(f"(type({var}) is float and {var} - {var} == 0.0)")
+        pad = _pad(indent)
+        return [f"{pad}if {' or '.join(tests)}:", f"{pad}    continue"] if tests else []
+
+
+def _pad(indent: int) -> str:
+    return "    " * indent
+
+
+def _unless(test: str, indent: int) -> list[str]:
+    """The lines that return False unless TEST holds."""
+    return [f"{_pad(indent)}if not ({test}):", f"{_pad(indent)}    return False"]

@@ -331,7 +331,9 @@ class BaseRecord(TypedDict):
     config: Annotated[Config, ExtraItems(Annotated[object, MaxDepth(MAX_DEPTH)]),
                       Expect("an object: the cell's configuration")]  # fmt: skip
     label: Annotated[str, MayLack()]
-    compiled: NotRequired[Annotated[list[str], Expect("a list of stage names")]]  # compiled stages
+    compiled: NotRequired[
+        Annotated[list[str], Expect("a list of the stages trained through torch.compile")]
+    ]  # absent: none was
     plugins: Annotated[
         dict[str, str], Expect("an object: plugin -> distribution version"), MayLack()
     ]  # "kind:name" -> "distribution==version"
@@ -350,9 +352,6 @@ class BaseRecord(TypedDict):
     keys: Annotated[
         dict[str, Identifier], Expect("an object: stage -> artifact key"), MayLack()
     ]  # stage -> artifact key
-    compiled: NotRequired[
-        Annotated[list[str], Expect("a list of the stages trained through torch.compile")]
-    ]  # absent: none was
 
 
 class CellResults(TypedDict):
