@@ -529,9 +529,9 @@ def _mapping(item: object, flags: frozenset[str], expected: str) -> Check:
 _ABSENT = object()
 
 
-def _declared(tp: Any, flags: frozenset[str]) -> list[tuple[str, object, str | None]]:
-    """A TypedDict's fields: (key, annotation, the message when it is missing, or None
-    where it may be)."""
+def declared(tp: Any, flags: frozenset[str]) -> list[tuple[str, object, str | None]]:
+    """A TypedDict's fields with the ``When`` markers of FLAGS in force: (key, annotation,
+    the message when it is missing, or None where it may be)."""
     required_keys = tp.__required_keys__
     declared: list[tuple[str, object, str | None]] = []
     for key, annotation in fields(tp).items():
@@ -545,12 +545,12 @@ def _declared(tp: Any, flags: frozenset[str]) -> list[tuple[str, object, str | N
 
 
 def _typed_dict(tp: Any, found: list[object], flags: frozenset[str], expected: str) -> Check:
-    declared = []
-    for key, annotation, missing in _declared(tp, flags):
+    checks = []
+    for key, annotation, missing in declared(tp, flags):
         inner = _compile(annotation, flags)
         fast, finite = _skips(inner)
-        declared.append((key, inner, fast, finite, missing))
-    names = frozenset(key for key, *_ in declared)
+        checks.append((key, inner, fast, finite, missing))
+    names = frozenset(key for key, *_ in checks)
     extra = _first(found, ExtraItems)
     extra_check = _accept if extra is None else _compile(extra.type, flags)
     extra_fast, extra_finite = _skips(extra_check)
@@ -559,7 +559,7 @@ def _typed_dict(tp: Any, found: list[object], flags: frozenset[str], expected: s
     def check(value: object) -> None:
         if type(value) is not dict:
             raise bad("", value, expected)
-        for key, inner, fast, finite, missing in declared:
+        for key, inner, fast, finite, missing in checks:
             v = value.get(key, _ABSENT)
             if v is _ABSENT:
                 if missing is not None:
@@ -776,8 +776,8 @@ class _Source:
     def typed_dict(self, tp: object, found: list[object], var: str, indent: int) -> list[str]:
         pad = _pad(indent)
         lines = _unless(f"type({var}) is dict", indent)
-        declared = _declared(tp, self.flags)
-        for key, annotation, missing in declared:
+        own = declared(tp, self.flags)
+        for key, annotation, missing in own:
             value = self.var()
             inner = self.block(annotation, value, indent + (missing is None))
             if missing is not None and not inner:
@@ -799,7 +799,7 @@ class _Source:
             key, value = self.var(), self.var()
             inner = self.block(extra.type, value, indent + 2)
             if inner:
-                names = self.constant(frozenset(name for name, *_ in declared))
+                names = self.constant(frozenset(name for name, *_ in own))
                 lines += [
                     f"{pad}for {key}, {value} in {var}.items():",
                     *self.skip(_compile(extra.type, self.flags), value, indent + 1),
