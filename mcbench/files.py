@@ -21,8 +21,12 @@ def regular_file_bytes(path: str | Path, *, limit: int, expected: str) -> bytes:
         flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
         fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
         with os.fdopen(fd, "rb") as f:
-            _check_regular(os.fstat(f.fileno()).st_mode, file, expected)
-            data = f.read(limit + 1)
+            stat = os.fstat(f.fileno())
+            _check_regular(stat.st_mode, file, expected)
+            # sized from the file: a read of LIMIT bytes would allocate LIMIT bytes each time
+            data = f.read(min(limit, stat.st_size) + 1)
+            if len(data) > stat.st_size:  # it grew since: read on, up to the limit
+                data += f.read(limit + 1 - len(data))
     except OSError as e:
         raise ConfigError(f"cannot read the file: {e.strerror or e}", file=file) from None
     except ValueError as e:  # a path no file can have, e.g. with a NUL character
