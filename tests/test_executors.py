@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mcbench.errors import ConfigError
 from mcbench.cell import plan
+from mcbench.errors import ConfigError
 from mcbench.run.execute import BenchmarkSource, RunSpec
 from mcbench.run.executors.local import LocalExecutor, local_slots
 from mcbench.run.runner import run_benchmark

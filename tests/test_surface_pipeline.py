@@ -12,13 +12,13 @@ import pytest
 import torch
 
 from mcbench.bench.load import load_benchmark
+from mcbench.cell import plan
+from mcbench.protocol.t_rule import choose_point
 from mcbench.results.leaderboard import build_tables
 from mcbench.results.plots import write_plots
 from mcbench.results.record_reader import from_json
-from mcbench.cell import plan
 from mcbench.run.runner import run_benchmark
 from mcbench.run.store import Store
-from mcbench.protocol.t_rule import choose_point
 from tests.conftest import TINY
 
 CPU = torch.device("cpu")
