@@ -490,17 +490,26 @@ def _list(item: object, found: list[object], flags: frozenset[str], expected: st
     def check(value: object) -> None:
         if type(value) is not list or len(value) < length:
             raise bad("", value, expected)
-        for i, v in enumerate(value):
-            t = type(v)
-            if t in fast or (finite and t is float and v - v == 0.0):
-                continue
-            try:
-                inner(v)
-            except Bad as e:
-                e.keys.append(i)
-                raise
+        _check_items(enumerate(value), inner, fast, finite)
 
     return _hinted(check)
+
+
+def _check_items(
+    items: Iterable[tuple[str | int, Any]], inner: Check, fast: frozenset[type], finite: bool
+) -> None:
+    """INNER on every value of a list's or a mapping's (key, value) ITEMS, but those of a
+    type it accepts whatever they hold (FAST, and finite floats when FINITE); a refusal
+    names the key."""
+    for k, v in items:
+        t = type(v)
+        if t in fast or (finite and t is float and v - v == 0.0):
+            continue
+        try:
+            inner(v)
+        except Bad as e:
+            e.keys.append(k)
+            raise
 
 
 def _mapping(item: object, flags: frozenset[str], expected: str) -> Check:
@@ -513,15 +522,7 @@ def _mapping(item: object, flags: frozenset[str], expected: str) -> Check:
             raise bad("", value, expected)
         if free:
             return
-        for k, v in value.items():
-            t = type(v)
-            if t in fast or (finite and t is float and v - v == 0.0):
-                continue
-            try:
-                inner(v)
-            except Bad as e:
-                e.keys.append(k)
-                raise
+        _check_items(value.items(), inner, fast, finite)
 
     return _hinted(check)
 
