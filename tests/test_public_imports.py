@@ -17,27 +17,23 @@ PUBLIC_PACKAGES = ("mcbench.kinds", "mcbench.toolkit", "mcbench.testing")
 EXAMPLE = ROOT / "examples" / "checkerboard-attack"
 
 
-def mcbench_imports(source: str) -> set[str]:
-    """The mcbench modules (and ``from`` targets) a source file imports."""
+def mcbench_imports(source: str, targets: bool = True) -> set[str]:
+    """The mcbench modules a source file imports, with the names its ``from`` imports
+    take from them unless not ``targets``."""
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+            if targets:
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return {name for name in found if name == "mcbench" or name.startswith("mcbench.")}
 
 
 def imported_modules(source: str) -> set[str]:
     """The mcbench modules a source file names as modules (``import M``, ``from M import``)."""
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-    return {name for name in found if name == "mcbench" or name.startswith("mcbench.")}
+    return mcbench_imports(source, targets=False)
 
 
 def private(names: set[str]) -> set[str]:
